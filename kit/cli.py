@@ -1,0 +1,98 @@
+"""The ``kit`` command line: one entry point, one sub-command per job.
+
+Every sub-command lives in its own module, which provides two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int   # the exit code
+
+and is listed once in :data:`COMMANDS`. Only the module of the command being run is imported, so
+a broken or slow module cannot get in the way of the others.
+A :class:`kit.errors.UserError` becomes ``kit <command>: error: <message>`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from kit.errors import UserError
+
+#: name -> (module, one-line help). Add a line here to plug a new sub-command in.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "devices": ("kit.device", "show the devices this machine has and which one 'auto' picks"),
+    "models": ("kit.models", "list the registered HiViT and CaiT models with their sizes"),
+    "train": ("kit.train", "train a model from a recipe (works under torchrun for DDP)"),
+    "compare": ("kit.losscurve", "compare a candidate loss curve with a reference run"),
+    "anatomy": ("kit.anatomy", "print a model's parameters, FLOPs and shapes per stage"),
+    "workshop": ("kit.workshop", "run the workshop notebooks headless with papermill"),
+}
+
+
+def _version() -> str:
+    from kit import __version__
+
+    return __version__
+
+
+def build_parser(
+    commands: dict[str, tuple[str, str]], prog: str, description: str, command: str | None = None
+) -> argparse.ArgumentParser:
+    """The top-level parser; only ``command``'s module is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=f"Run '{prog} COMMAND --help' for the options of one command."
+    )
+    parser.add_argument("--version", action="version", version=f"vitkit {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (module, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def _command_in(argv: Sequence[str], commands: dict) -> str | None:
+    for token in argv:
+        if token in commands:
+            return token
+        if not token.startswith("-"):
+            return None
+    return None
+
+
+def run_commands(
+    commands: dict[str, tuple[str, str]], prog: str, description: str, argv: Sequence[str] | None = None
+) -> int:
+    """Parse ``argv``, run the chosen command, and turn user errors into exit code 2.
+
+    Shared by ``kit`` and ``python -m data_prep``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(commands, prog, description, _command_in(argv, commands))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(commands[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as e:
+        print(f"{prog} {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_commands(
+        COMMANDS,
+        "kit",
+        "vitkit: train HiViT and CaiT on SDAA, CUDA or CPU and validate a port by its loss curve.",
+        argv,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,475 @@
+"""The device shim: one object that hides what differs between SDAA, CUDA, MPS and the CPU.
+
+The trainer and the notebooks never branch on device names; they ask a :class:`Device` for an
+autocast context, a grad scaler (or ``None``), the distributed backend, memory figures and so on.
+
+Why a shim and not ``torch.device`` alone: the Tecorigin SDAA card is reached through the
+``torch_sdaa`` extension, which registers ``torch.sdaa`` (a twin of ``torch.cuda``) and the
+device strings ``sdaa`` / ``sdaa:N``. Its mixed precision lives in ``torch.sdaa.amp``
+(``autocast()`` and ``GradScaler()``, as the ModelZoo ports use them), its collective library is
+TCCL (backend ``"tccl"``), and whether ``torch.autocast(device_type="sdaa")`` works is not
+documented — so the shim uses only the calls the ports are known to use.
+
+Honesty rules: a device that is asked for and not there is an error that says what to install,
+never a silent fall-back; mixed precision that would make training slower (bf16 on a CPU without
+native bf16) is switched off *with a message that says so*, never silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, ContextManager, Optional
+
+import numpy as np
+import torch
+
+from kit.errors import UserError
+
+DEVICE_TYPES = ("sdaa", "cuda", "mps", "cpu")
+
+#: What to tell a user who asks for SDAA where torch_sdaa cannot be imported.
+SDAA_HELP = (
+    "the SDAA device needs the torch_sdaa extension, which could not be imported here. "
+    "Activate the vendor environment that provides it (for example `conda activate torch_env` in the "
+    "Tecorigin PyTorch image), make sure its libraries are found "
+    "(LD_LIBRARY_PATH=.../site-packages/torch_sdaa/lib), and consider "
+    "TORCH_SDAA_AUTOLOAD=cuda_migrate so CUDA-written code runs unchanged. "
+    "Install vitkit into that environment with `KIT_PYTHON=$(which python) make setup`, "
+    "which keeps its torch."
+)
+
+DIST_BACKENDS = {"sdaa": "tccl", "cuda": "nccl", "mps": "gloo", "cpu": "gloo"}
+
+
+# --------------------------------------------------------------------------------------------
+# What is there
+# --------------------------------------------------------------------------------------------
+
+
+def _import_torch_sdaa() -> Any:
+    """Import torch_sdaa (which registers ``torch.sdaa``); return ``torch.sdaa`` or raise ImportError."""
+    importlib.import_module("torch_sdaa")
+    sdaa = getattr(torch, "sdaa", None)
+    if sdaa is None:
+        raise ImportError("torch_sdaa imported but did not register torch.sdaa")
+    return sdaa
+
+
+def sdaa_module() -> Optional[Any]:
+    """``torch.sdaa`` when torch_sdaa is importable and reports a card, else ``None``."""
+    try:
+        sdaa = _import_torch_sdaa()
+    except Exception:
+        return None
+    try:
+        return sdaa if sdaa.is_available() else None
+    except Exception:
+        return None
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_types() -> list[str]:
+    """Device types usable here, in the order ``auto`` prefers them."""
+    found = []
+    if sdaa_module() is not None:
+        found.append("sdaa")
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed precision
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AmpPolicy:
+    """What ``--amp`` means on one device: autocast or not, in which dtype, with a scaler or not."""
+
+    enabled: bool
+    dtype: Optional[torch.dtype] = None
+    use_scaler: bool = False
+    note: str = ""
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "fp32" + (f" ({self.note})" if self.note else "")
+        name = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.dtype, "device default")
+        scaler = " + grad scaler" if self.use_scaler else ""
+        return f"autocast {name}{scaler}" + (f" ({self.note})" if self.note else "")
+
+
+AMP_CHOICES = ("none", "auto", "fp16", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU advertises bf16 arithmetic (AVX512-BF16 or AMX-BF16) in /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+@functools.lru_cache(maxsize=None)
+def measure_cpu_bf16_ratio(size: int = 256, repeats: int = 3) -> float:
+    """Speed of a bf16 matmul relative to fp32 on this CPU (1.0 = as fast; 0.01 = 100x slower)."""
+
+    def best_time(dtype: torch.dtype) -> float:
+        a = torch.randn(size, size, dtype=dtype)
+        b = torch.randn(size, size, dtype=dtype)
+        a @ b  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    return best_time(torch.float32) / best_time(torch.bfloat16)
+
+
+# --------------------------------------------------------------------------------------------
+# The device
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Device:
+    """A resolved device: its type, index, and why it was chosen.
+
+    Build it with :func:`resolve`, never directly, so that availability is checked once.
+    """
+
+    type: str
+    index: Optional[int] = None
+    reason: str = ""
+    _module: Any = field(default=None, repr=False)
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def spec(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.spec)
+
+    @property
+    def module(self) -> Any:
+        """``torch.sdaa`` / ``torch.cuda`` / ``torch.mps``, or ``None`` for the CPU."""
+        return self._module
+
+    def __str__(self) -> str:
+        return self.spec
+
+    def name(self) -> str:
+        """A human-readable name of the hardware (card model, or the CPU model)."""
+        if self.type in ("sdaa", "cuda"):
+            return str(self.module.get_device_name(self.index or 0))
+        if self.type == "mps":
+            return "Apple GPU (MPS)"
+        return _cpu_model_name()
+
+    # -- placement and processes -----------------------------------------------------------
+    def set_device(self, local_rank: int) -> "Device":
+        """Bind this process to card ``local_rank`` (no-op on CPU/MPS); return the indexed device."""
+        if self.type in ("sdaa", "cuda"):
+            self.module.set_device(local_rank)
+            return Device(self.type, local_rank, self.reason, self._module)
+        return self
+
+    @property
+    def dist_backend(self) -> str:
+        """The torch.distributed backend for this device: tccl (SDAA), nccl (CUDA), gloo otherwise."""
+        return DIST_BACKENDS[self.type]
+
+    def device_count(self) -> int:
+        if self.type in ("sdaa", "cuda"):
+            return int(self.module.device_count())
+        return 1
+
+    def synchronize(self) -> None:
+        """Wait for queued work, so wall-clock timings measure the device, not the launch queue."""
+        if self.type in ("sdaa", "cuda"):
+            self.module.synchronize()
+        elif self.type == "mps":
+            torch.mps.synchronize()
+
+    # -- memory -----------------------------------------------------------------------------
+    def memory_allocated(self) -> Optional[int]:
+        """Bytes held by tensors on the device now; ``None`` where torch does not track it (CPU)."""
+        if self.type in ("sdaa", "cuda"):
+            return int(self.module.memory_allocated(self.index))
+        if self.type == "mps":
+            return int(torch.mps.current_allocated_memory())
+        return None
+
+    def max_memory_allocated(self) -> Optional[int]:
+        """Peak bytes on the device since the last reset; on the CPU the process's peak RSS."""
+        if self.type in ("sdaa", "cuda"):
+            return int(self.module.max_memory_allocated(self.index))
+        if self.type == "cpu":
+            return _peak_rss_bytes()
+        return None
+
+    def reset_peak_memory(self) -> None:
+        if self.type in ("sdaa", "cuda"):
+            self.module.reset_peak_memory_stats(self.index)
+
+    def total_memory(self) -> Optional[int]:
+        if self.type in ("sdaa", "cuda"):
+            return int(self.module.get_device_properties(self.index or 0).total_memory)
+        return None
+
+    # -- mixed precision --------------------------------------------------------------------
+    def amp_policy(self, amp: str | bool | None) -> AmpPolicy:
+        """Decide what ``--amp`` means here. ``amp`` is one of none/auto/fp16/bf16 (True = auto)."""
+        amp = {True: "auto", False: "none", None: "none"}.get(amp, amp)  # type: ignore[arg-type]
+        if amp not in AMP_CHOICES:
+            raise UserError(f"--amp must be one of {', '.join(AMP_CHOICES)}, not {amp!r}")
+        if amp == "none":
+            return AmpPolicy(False)
+        if self.type == "sdaa":
+            # torch.sdaa.amp.autocast() takes no dtype in the ports; it picks the card's half type.
+            note = "" if amp == "auto" else f"torch.sdaa.amp chooses its own half type; {amp} not forced"
+            return AmpPolicy(True, None, True, note)
+        if self.type == "cuda":
+            if amp == "auto":
+                amp = "bf16" if self.module.is_bf16_supported() else "fp16"
+            if amp == "bf16":
+                return AmpPolicy(True, torch.bfloat16, False)
+            return AmpPolicy(True, torch.float16, True)
+        if self.type == "mps":
+            return AmpPolicy(False, note="mixed precision is not wired for MPS in this kit; training in fp32")
+        # CPU: only bf16 exists, and only pays where the CPU has it in hardware.
+        if amp == "fp16":
+            return AmpPolicy(False, note="fp16 autocast is not supported on the CPU; training in fp32")
+        if not cpu_has_native_bf16():
+            ratio = measure_cpu_bf16_ratio()
+            return AmpPolicy(
+                False,
+                note=(
+                    f"this CPU has no native bf16: a bf16 matmul ran at {100 * ratio:.1f} % of fp32 speed, "
+                    "so autocast would slow training down; training in fp32"
+                ),
+            )
+        return AmpPolicy(True, torch.bfloat16, False)
+
+    def autocast(self, policy: AmpPolicy) -> ContextManager:
+        """The autocast context for ``policy`` (a null context when mixed precision is off)."""
+        if not policy.enabled:
+            return contextlib.nullcontext()
+        if self.type == "sdaa":
+            return self.module.amp.autocast()
+        return torch.autocast(self.type, dtype=policy.dtype)
+
+    def grad_scaler(self, policy: AmpPolicy) -> Optional[Any]:
+        """A GradScaler when ``policy`` needs one (fp16 on CUDA, SDAA autocast), else ``None``."""
+        if not (policy.enabled and policy.use_scaler):
+            return None
+        if self.type == "sdaa":
+            return self.module.amp.GradScaler()
+        amp_scaler = getattr(torch.amp, "GradScaler", None)  # torch >= 2.3
+        if amp_scaler is not None:
+            return amp_scaler(self.type)
+        return torch.cuda.amp.GradScaler()  # torch 2.2
+
+    # -- randomness -------------------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """Seed python, numpy, torch and this device's generators."""
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        if self.type in ("sdaa", "cuda"):
+            self.module.manual_seed_all(seed)
+
+    def rng_state(self) -> dict:
+        """Every RNG state, as plain containers and tensors, so it loads with ``weights_only=True``."""
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state = {
+            "python": random.getstate(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+            "torch": torch.get_rng_state(),
+        }
+        if self.type in ("sdaa", "cuda"):
+            state["device"] = self.module.get_rng_state_all()
+        return state
+
+    def set_rng_state(self, state: dict) -> None:
+        random.setstate(_as_tuples(state["python"]))
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        torch.set_rng_state(state["torch"])
+        if "device" in state and self.type in ("sdaa", "cuda"):
+            self.module.set_rng_state_all(state["device"])
+
+    def set_deterministic(self, enabled: bool = True) -> None:
+        """Ask for deterministic kernels (slower on GPUs; warns rather than fails where none exists)."""
+        if enabled:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(enabled, warn_only=True)
+        torch.backends.cudnn.deterministic = enabled
+        torch.backends.cudnn.benchmark = not enabled
+
+    # -- description ------------------------------------------------------------------------
+    def describe(self) -> dict:
+        """A JSON-friendly summary, written into each run's config.json."""
+        return {
+            "device": self.spec,
+            "type": self.type,
+            "name": self.name(),
+            "reason": self.reason,
+            "count": self.device_count(),
+            "total_memory": self.total_memory(),
+            "dist_backend": self.dist_backend,
+            "torch": torch.__version__,
+        }
+
+
+def _as_tuples(x: Any) -> Any:
+    """``random.setstate`` wants tuples; a checkpoint round trip may have turned them into lists."""
+    if isinstance(x, (list, tuple)):
+        return tuple(_as_tuples(v) for v in x)
+    return x
+
+
+def _cpu_model_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _peak_rss_bytes() -> Optional[int]:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing one
+# --------------------------------------------------------------------------------------------
+
+_SPEC = re.compile(r"^(auto|sdaa|cuda|mps|cpu)(?::(\d+))?$")
+
+
+def resolve(spec: str | Device | None = "auto") -> Device:
+    """Turn ``auto``, ``sdaa``, ``sdaa:1``, ``cuda``, ``cuda:0``, ``mps`` or ``cpu`` into a Device.
+
+    ``auto`` picks sdaa > cuda > mps > cpu. Asking for a device that is not there raises a
+    :class:`UserError` that says what to install or activate.
+    """
+    if isinstance(spec, Device):
+        return spec
+    spec = (spec or "auto").strip().lower()
+    m = _SPEC.match(spec)
+    if not m:
+        raise UserError(f"unknown device {spec!r}: use auto, sdaa, sdaa:N, cuda, cuda:N, mps or cpu")
+    kind, index = m.group(1), m.group(2)
+    index = int(index) if index is not None else None
+    if kind == "auto":
+        kind = available_types()[0]
+        reason = {
+            "sdaa": "auto: torch_sdaa is importable and reports an SDAA card",
+            "cuda": "auto: no SDAA card; torch.cuda.is_available() is True",
+            "mps": "auto: no SDAA or CUDA device; Apple MPS is available",
+            "cpu": "auto: no SDAA, CUDA or MPS device found",
+        }[kind]
+    else:
+        reason = f"asked for {spec}"
+    module = _check_available(kind, index)
+    return Device(kind, index, reason, module)
+
+
+def _check_available(kind: str, index: Optional[int]) -> Any:
+    if kind == "sdaa":
+        try:
+            module = _import_torch_sdaa()
+        except ImportError as e:
+            raise UserError(f"{SDAA_HELP} (import error: {e})") from None
+        if not module.is_available():
+            raise UserError("torch_sdaa is installed but reports no SDAA card (check the driver and SDAA_VISIBLE_DEVICES)")
+    elif kind == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("CUDA was asked for, but torch.cuda.is_available() is False (CPU-only torch, or no driver)")
+        module = torch.cuda
+    elif kind == "mps":
+        if not _mps_available():
+            raise UserError("MPS was asked for, but this machine or torch build has no Apple MPS backend")
+        module = getattr(torch, "mps", None)
+    else:
+        return None
+    if index is not None and index >= module.device_count():
+        raise UserError(f"{kind}:{index} was asked for, but only {module.device_count()} {kind} device(s) are visible")
+    return module
+
+
+# --------------------------------------------------------------------------------------------
+# `kit devices`
+# --------------------------------------------------------------------------------------------
+
+
+def report(amp: str = "auto") -> list[tuple[str, str]]:
+    """(label, value) rows describing what this machine has; used by ``kit devices`` and notebook 0."""
+    rows = [("torch", torch.__version__)]
+    try:
+        import torch_sdaa  # noqa: F401
+
+        rows.append(("torch_sdaa", getattr(torch_sdaa, "__version__", "importable")))
+    except Exception as e:  # noqa: BLE001 - any import failure means "not usable"
+        rows.append(("torch_sdaa", f"not importable ({type(e).__name__})"))
+    rows.append(("CUDA", f"{torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "not available"))
+    rows.append(("MPS", "available" if _mps_available() else "not available"))
+    dev = resolve("auto")
+    rows += [
+        ("auto picks", dev.spec),
+        ("why", dev.reason),
+        ("hardware", dev.name()),
+        ("distributed backend", dev.dist_backend),
+        (f"--amp {amp}", dev.amp_policy(amp).describe()),
+    ]
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--amp", default="auto", choices=AMP_CHOICES, help="show what this --amp value would do")
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = report(args.amp)
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def seed_everything(seed: int, device: Device | str | None = None) -> None:
+    """Seed every generator; a convenience for notebooks that have no Device at hand."""
+    resolve(device or "cpu").seed(seed)
+
