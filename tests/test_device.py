@@ -1,0 +1,280 @@
+"""The device shim: CPU for real, SDAA and CUDA through stand-in modules that record every call."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from kit import device as device_mod
+from kit.device import AmpPolicy, resolve
+from kit.errors import UserError
+
+
+class Recorder:
+    """A stand-in for ``torch.sdaa`` / ``torch.cuda``: answers like a one-card device, logs each call."""
+
+    def __init__(self, count: int = 2, bf16: bool = True):
+        self.calls: list[tuple] = []
+        self.count = count
+        self.bf16 = bf16
+        outer = self
+
+        class _Autocast(contextlib.AbstractContextManager):
+            def __init__(self, *args, **kwargs):
+                outer.calls.append(("amp.autocast", args, kwargs))
+
+            def __exit__(self, *exc):
+                return None
+
+        class _Scaler:
+            def __init__(self, *args, **kwargs):
+                outer.calls.append(("amp.GradScaler", args, kwargs))
+
+        self.amp = types.SimpleNamespace(autocast=_Autocast, GradScaler=_Scaler)
+
+    def _log(self, name, *args):
+        self.calls.append((name, args, {}))
+
+    def is_available(self):
+        return True
+
+    def device_count(self):
+        return self.count
+
+    def set_device(self, i):
+        self._log("set_device", i)
+
+    def synchronize(self, *args):
+        self._log("synchronize", *args)
+
+    def manual_seed_all(self, seed):
+        self._log("manual_seed_all", seed)
+
+    def get_device_name(self, i=0):
+        return "TECO_AICARD_01"
+
+    def is_bf16_supported(self):
+        return self.bf16
+
+    def memory_allocated(self, i=None):
+        return 123
+
+    def max_memory_allocated(self, i=None):
+        return 456
+
+    def get_rng_state_all(self):
+        return [torch.tensor([1, 2, 3], dtype=torch.uint8)]
+
+    def set_rng_state_all(self, states):
+        self._log("set_rng_state_all", states)
+
+    def names(self):
+        return [c[0] for c in self.calls]
+
+
+@pytest.fixture
+def fake_sdaa(monkeypatch):
+    """Inject a ``torch_sdaa`` module whose import registers ``torch.sdaa``, as the real one does."""
+    rec = Recorder()
+    module = types.ModuleType("torch_sdaa")
+    module.__version__ = "2.2.0-fake"
+    monkeypatch.setitem(sys.modules, "torch_sdaa", module)
+    monkeypatch.setattr(torch, "sdaa", rec, raising=False)
+    return rec
+
+
+@pytest.fixture
+def no_sdaa(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_sdaa", None)  # makes `import torch_sdaa` raise ImportError
+    monkeypatch.delattr(torch, "sdaa", raising=False)
+
+
+def test_auto_without_accelerators_is_cpu(no_sdaa):
+    dev = resolve("auto")
+    assert dev.type == "cpu" and dev.module is None
+    assert "no SDAA" in dev.reason
+    assert dev.dist_backend == "gloo"
+    assert dev.torch_device == torch.device("cpu")
+
+
+def test_auto_prefers_sdaa(fake_sdaa):
+    dev = resolve("auto")
+    assert dev.type == "sdaa" and dev.module is fake_sdaa
+    assert dev.dist_backend == "tccl"
+    assert "torch_sdaa" in dev.reason
+
+
+def test_explicit_sdaa_index_checked(fake_sdaa):
+    assert resolve("sdaa:1").index == 1
+    with pytest.raises(UserError, match="only 2 sdaa"):
+        resolve("sdaa:5")
+
+
+def test_sdaa_missing_says_what_to_do(no_sdaa):
+    with pytest.raises(UserError) as e:
+        resolve("sdaa")
+    msg = str(e.value)
+    assert "torch_sdaa" in msg and "TORCH_SDAA_AUTOLOAD=cuda_migrate" in msg and "KIT_PYTHON" in msg
+
+
+def test_cuda_missing_is_an_error(no_sdaa):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UserError, match="CUDA"):
+        resolve("cuda")
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "sdaa1", ""])
+def test_bad_spec(spec, no_sdaa):
+    if spec == "":
+        assert resolve(spec).type == "cpu"  # empty means auto
+        return
+    with pytest.raises(UserError, match="unknown device"):
+        resolve(spec)
+
+
+def test_sdaa_amp_uses_torch_sdaa_amp(fake_sdaa):
+    dev = resolve("sdaa")
+    policy = dev.amp_policy("auto")
+    assert policy.enabled and policy.use_scaler
+    with dev.autocast(policy):
+        pass
+    scaler = dev.grad_scaler(policy)
+    assert scaler is not None
+    assert fake_sdaa.names() == ["amp.autocast", "amp.GradScaler"]
+    # the ports call autocast() with no device_type or dtype argument
+    assert fake_sdaa.calls[0][1:] == ((), {})
+
+
+def test_sdaa_set_device_sync_seed_and_rng(fake_sdaa):
+    dev = resolve("sdaa").set_device(1)
+    assert dev.spec == "sdaa:1"
+    dev.synchronize()
+    dev.seed(7)
+    state = dev.rng_state()
+    dev.set_rng_state(state)
+    assert fake_sdaa.names() == ["set_device", "synchronize", "manual_seed_all", "set_rng_state_all"]
+    assert fake_sdaa.calls[0][1] == (1,) and fake_sdaa.calls[2][1] == (7,)
+    assert dev.name() == "TECO_AICARD_01"
+    assert dev.memory_allocated() == 123 and dev.max_memory_allocated() == 456
+
+
+def test_no_amp_means_no_autocast_no_scaler(fake_sdaa):
+    dev = resolve("sdaa")
+    policy = dev.amp_policy("none")
+    assert not policy.enabled
+    with dev.autocast(policy):
+        pass
+    assert dev.grad_scaler(policy) is None
+    assert fake_sdaa.calls == []
+
+
+def _fake_cuda(monkeypatch, bf16: bool) -> tuple[Recorder, list]:
+    rec = Recorder(count=1, bf16=bf16)
+    autocasts: list = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch, "autocast", lambda device_type, dtype=None: autocasts.append((device_type, dtype)) or contextlib.nullcontext())
+    monkeypatch.setattr(device_mod, "_check_available", lambda kind, index: rec if kind == "cuda" else None)
+    return rec, autocasts
+
+
+@pytest.mark.parametrize(
+    "amp,bf16,dtype,scaler",
+    [("auto", True, torch.bfloat16, False), ("auto", False, torch.float16, True), ("fp16", True, torch.float16, True), ("bf16", True, torch.bfloat16, False)],
+)
+def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
+    rec, autocasts = _fake_cuda(monkeypatch, bf16)
+    dev = resolve("cuda")
+    assert dev.dist_backend == "nccl"
+    policy = dev.amp_policy(amp)
+    assert policy.enabled and policy.dtype == dtype and policy.use_scaler == scaler
+    with dev.autocast(policy):
+        pass
+    assert autocasts == [("cuda", dtype)]
+    assert (dev.grad_scaler(policy) is not None) == scaler
+
+
+def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device_mod, "measure_cpu_bf16_ratio", lambda: 0.02)
+    policy = resolve("cpu").amp_policy("auto")
+    assert not policy.enabled
+    assert "no native bf16" in policy.note and "2.0 %" in policy.note
+    assert "fp32" in policy.describe()
+
+
+def test_cpu_amp_on_with_native_bf16(monkeypatch, no_sdaa):
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    dev = resolve("cpu")
+    policy = dev.amp_policy(True)
+    assert policy == AmpPolicy(True, torch.bfloat16, False)
+    with dev.autocast(policy):
+        y = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert y.dtype == torch.bfloat16
+    assert dev.grad_scaler(policy) is None
+
+
+def test_bad_amp_value(no_sdaa):
+    with pytest.raises(UserError, match="--amp"):
+        resolve("cpu").amp_policy("fp8")
+
+
+def test_seed_and_rng_round_trip_through_weights_only_checkpoint(tmp_path, no_sdaa):
+    dev = resolve("cpu")
+    dev.seed(1234)
+    state = dev.rng_state()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    torch.save({"rng": state}, tmp_path / "rng.pth")
+    loaded = torch.load(tmp_path / "rng.pth", weights_only=True)["rng"]
+    dev.seed(999)  # disturb everything
+    dev.set_rng_state(loaded)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_deterministic_switch(no_sdaa):
+    dev = resolve("cpu")
+    try:
+        dev.set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        dev.set_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cpu_describe_and_memory(no_sdaa):
+    dev = resolve("cpu")
+    info = dev.describe()
+    assert info["type"] == "cpu" and info["dist_backend"] == "gloo" and info["torch"] == torch.__version__
+    assert dev.memory_allocated() is None  # torch does not track CPU tensors: say so, don't invent
+    assert dev.max_memory_allocated() > 0  # peak RSS of the process
+
+
+def test_kit_devices_cli(capsys, no_sdaa):
+    from kit.cli import main
+
+    assert main(["devices", "--amp", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "auto picks" in out and "cpu" in out and "gloo" in out
+
+
+def test_native_bf16_flag_detection(monkeypatch, tmp_path):
+    import builtins
+
+    cpuinfo = tmp_path / "cpuinfo"
+    real_open = builtins.open
+
+    def fake_open(path, *a, **k):
+        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f\n")
+    assert not device_mod.cpu_has_native_bf16()
+    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
+    assert device_mod.cpu_has_native_bf16()

@@ -1,0 +1,108 @@
+"""The install surface: metadata, the conda file, the two CLIs, the Makefile targets, clean notebooks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_installs_the_project_and_lists_nothing_twice():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip = [d for d in deps if isinstance(d, dict)][0]["pip"]
+    assert "pip" in conda
+    python = [d for d in conda if d.startswith("python")]
+    assert python, "environment.yml must pin a python"
+    # every conda entry is only the interpreter or pip: the real dependencies come from pyproject.toml
+    assert set(conda) == {python[0], "pip"}, conda
+    assert pip == ["-e .[test]"], pip
+    # and that python satisfies requires-python
+    floor = PYPROJECT["project"]["requires-python"].lstrip(">=")
+    version = python[0].split("=")[-1]
+    assert tuple(map(int, version.split("."))) >= tuple(map(int, floor.split(".")))
+
+
+def test_dependencies_are_floors_not_pins():
+    """SDAA images bring their own torch: metadata may only set floors that accept torch 2.2."""
+    deps = PYPROJECT["project"]["dependencies"]
+    for dep in deps:
+        assert "==" not in dep and "<" not in dep, f"{dep}: use a floor, not a pin or a cap"
+    torch = [d for d in deps if re.match(r"torch\b", d)][0]
+    assert torch == "torch>=2.2"
+
+
+def test_console_script_and_packages():
+    assert PYPROJECT["project"]["scripts"]["kit"] == "kit.cli:main"
+    assert PYPROJECT["project"]["name"] == "vitkit"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_python_m_kit_help_lists_every_subcommand():
+    from kit.cli import COMMANDS
+
+    r = _run("-m", "kit", "--help")
+    assert r.returncode == 0, r.stderr
+    for name in COMMANDS:
+        assert re.search(rf"^\s+{name}\s", r.stdout, re.M), name
+
+
+def test_python_m_data_prep_help_lists_every_subcommand():
+    from data_prep.cli import COMMANDS
+
+    r = _run("-m", "data_prep", "--help")
+    assert r.returncode == 0, r.stderr
+    for name in COMMANDS:
+        assert name in r.stdout
+
+
+def test_every_subcommand_module_plugs_in():
+    """Each listed module offers add_arguments and run, so `kit X --help` works for every X."""
+    import importlib
+
+    from data_prep.cli import COMMANDS as DP
+    from kit.cli import COMMANDS as KIT
+
+    for module, _ in [*KIT.values(), *DP.values()]:
+        m = importlib.import_module(module)
+        assert callable(m.add_arguments) and callable(m.run), module
+
+
+def test_user_error_is_exit_2_without_traceback():
+    r = _run("-m", "kit", "devices", "--amp", "fp8")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_makefile_has_the_documented_targets():
+    text = (ROOT / "Makefile").read_text()
+    for target in ("setup", "run", "test", "lab"):
+        assert re.search(rf"^{target}:", text, re.M), target
+    assert "KIT_PYTHON" in text and "python3 -m venv" in text.replace("$(PYTHON3)", "python3")
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_notebooks_are_committed_without_outputs():
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "the workshop notebooks are missing"
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, f"{path.name} has outputs"
+
+
+def test_readme_gives_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
