@@ -132,18 +132,27 @@ def cpu_has_native_bf16() -> bool:
 def measure_cpu_bf16_ratio(size: int = 256, repeats: int = 3) -> float:
     """Speed of a bf16 matmul relative to fp32 on this CPU (1.0 = as fast; 0.01 = 100x slower)."""
 
-    def best_time(dtype: torch.dtype) -> float:
-        a = torch.randn(size, size, dtype=dtype)
-        b = torch.randn(size, size, dtype=dtype)
-        a @ b  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - t0)
-        return best
+    return measure_matmul_flops("cpu", torch.bfloat16, size, repeats) / measure_matmul_flops("cpu", torch.float32, size, repeats)
 
-    return best_time(torch.float32) / best_time(torch.bfloat16)
+
+def measure_matmul_flops(device: "Device | str" = "cpu", dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 5) -> float:
+    """Best-of-``repeats`` FLOP/s of one ``size``x``size`` matmul on ``device`` in ``dtype``.
+
+    This is the machine's practical peak that model-FLOPs utilisation is measured against, and
+    the quick speed check of notebook 0. (2·n³ FLOPs per matmul.)
+    """
+    dev = resolve(device)
+    a = torch.randn(size, size, device=dev.torch_device).to(dtype)
+    b = torch.randn(size, size, device=dev.torch_device).to(dtype)
+    a @ b  # warm-up (kernel selection, caches)
+    dev.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        dev.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size**3 / best
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,197 @@
+"""The workshop, headless: run the notebooks in order with papermill and summarise what they did.
+
+``kit workshop --out runs/NAME`` is what ``make run`` calls. Each notebook receives the same
+parameters (device, data and output folders, quick mode, ...), writes its figures and a small JSON
+of its results into the run folder, and the next one reads what it needs from there — so the
+notebooks stay independent lessons that also run one by one in JupyterLab.
+
+What a run leaves in ``runs/NAME/``::
+
+    notebooks/00_...ipynb ...   the executed notebooks, outputs included
+    figures/*.png               every figure the notebooks drew
+    device.json                 what notebook 0 found and chose
+    training.json               notebook 3: per model, accuracy, time, run folder
+    validation.json             notebook 4: the loss-curve verdicts
+    train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
+    summary.json, summary.md    the roll-up below
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from kit.atomic import atomic_write_text
+from kit.errors import UserError
+
+NOTEBOOKS = (
+    "00_setup_and_devices.ipynb",
+    "01_dataset_prep.ipynb",
+    "02_model_anatomy.ipynb",
+    "03_training.ipynb",
+    "04_loss_curve_validation.ipynb",
+)
+
+#: The environment variable that turns quick mode on for notebooks run without parameters (nbval, CI).
+QUICK_ENV = "KIT_QUICK"
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers the notebooks call
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_quick(quick: Optional[bool]) -> bool:
+    """A notebook's ``quick`` parameter: explicit True/False wins; ``None`` reads $KIT_QUICK."""
+    if quick is None:
+        return os.environ.get(QUICK_ENV, "0").strip().lower() in ("1", "true", "yes")
+    return bool(quick)
+
+
+def save_figure(fig, out_dir: str | Path, name: str) -> Path:
+    """Save ``fig`` as ``out_dir/figures/name.png`` (atomically) and return the path."""
+    from kit.atomic import atomic_path
+
+    path = Path(out_dir) / "figures" / f"{name}.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    return path
+
+
+def save_json(out_dir: str | Path, name: str, obj: Any) -> Path:
+    path = Path(out_dir) / f"{name}.json"
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    return path
+
+
+def load_json(out_dir: str | Path, name: str) -> Optional[dict]:
+    path = Path(out_dir) / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def notebooks_dir() -> Path:
+    """The repository's notebooks/ folder (the kit is used from a clone, installed editable)."""
+    here = Path(__file__).resolve().parent.parent / "notebooks"
+    if not (here / NOTEBOOKS[0]).exists():
+        raise UserError(f"the workshop notebooks are not at {here}; run the workshop from a clone of the repository")
+    return here
+
+
+# --------------------------------------------------------------------------------------------
+# Running them
+# --------------------------------------------------------------------------------------------
+
+
+def run_workshop(
+    out: str | Path,
+    device: str = "auto",
+    quick: bool = False,
+    data: str | Path | None = None,
+    notebooks: tuple[str, ...] = NOTEBOOKS,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Execute ``notebooks`` in order into ``out`` and write ``summary.json`` / ``summary.md``."""
+    import papermill
+
+    start = time.perf_counter()
+    out = Path(out).resolve()
+    data = Path(data or "data/digits").resolve()
+    src = notebooks_dir()
+    params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    for name in notebooks:
+        log(f"[workshop] {name} ...")
+        t0 = time.perf_counter()
+        target = out / "notebooks" / name
+        try:
+            papermill.execute_notebook(
+                str(src / name), str(target), parameters=params, cwd=str(src), progress_bar=False, kernel_name="python3"
+            )
+        except papermill.PapermillExecutionError as e:
+            raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed notebook: {target})") from None
+        log(f"[workshop] {name} done in {time.perf_counter() - t0:.1f} s")
+    summary = summarise(out, time.perf_counter() - start)
+    save_json(out, "summary", summary)
+    atomic_write_text(out / "summary.md", summary_markdown(summary, out))
+    return summary
+
+
+class WorkshopFailed(Exception):
+    """A notebook raised: not a user error, but not a kit traceback either; exit code 1."""
+
+
+def summarise(out: Path, wall_seconds: float) -> dict:
+    """Assemble summary.json from what the notebooks wrote."""
+    device = load_json(out, "device") or {}
+    training = load_json(out, "training") or {"models": []}
+    validation = load_json(out, "validation") or {"passed": False, "note": "notebook 4 wrote no validation.json"}
+    models = [
+        {k: m.get(k) for k in ("model", "recipe", "val_acc1", "train_seconds")} | {"run_dir": m.get("run_dir")}
+        for m in training.get("models", [])
+    ]
+    return {
+        "models": models,
+        "validation": validation,
+        "device": device.get("device", training.get("device", "unknown")),
+        "wall_seconds": round(wall_seconds, 2),
+        "quick": training.get("quick"),
+    }
+
+
+def summary_markdown(summary: dict, out: Path) -> str:
+    lines = [
+        "# Workshop summary",
+        "",
+        f"Device: `{summary['device']}` · wall time {summary['wall_seconds']:.0f} s"
+        + (" · quick mode" if summary.get("quick") else ""),
+        "",
+        "| model | recipe | val top-1 (%) | training time (s) |",
+        "|---|---|---:|---:|",
+    ]
+    for m in summary["models"]:
+        acc = "n/a" if m["val_acc1"] is None else f"{m['val_acc1']:.2f}"
+        secs = "n/a" if m["train_seconds"] is None else f"{m['train_seconds']:.1f}"
+        lines.append(f"| {m['model']} | {m['recipe']} | {acc} | {secs} |")
+    v = summary["validation"]
+    lines += ["", f"Loss-curve validation against the shipped reference curves: **{'pass' if v.get('passed') else 'fail'}**"]
+    for item in v.get("models", []):
+        lines.append(
+            f"- {item.get('model')}: strict MRE {item.get('strict', {}).get('mean_relative_error', float('nan')):.4f} "
+            f"({'pass' if item.get('strict', {}).get('passed') else 'fail'}), ModelZoo rule "
+            f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
+        )
+    figures = sorted((out / "figures").glob("*.png"))
+    if figures:
+        lines += ["", "Figures:", ""] + [f"- [{p.name}](figures/{p.name})" for p in figures]
+    lines += ["", "Executed notebooks are in `notebooks/`; training runs in `train/`.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs/workshop", help="run folder to create (default runs/workshop)")
+    parser.add_argument("--device", default="auto", help="auto, sdaa, sdaa:N, cuda, cuda:N, mps or cpu")
+    parser.add_argument("--quick", action="store_true", help="a few training steps only (for CI and a first look)")
+    parser.add_argument("--data", default=None, help="where to write/read the embedded dataset (default: data/digits)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from kit.device import resolve
+
+    resolve(args.device)  # fail early, with the shim's message, on a device that is not there
+    try:
+        summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data)
+    except WorkshopFailed as e:
+        print(f"kit workshop: {e}")
+        return 1
+    print(summary_markdown(summary, Path(args.out)))
+    print(f"Results: {Path(args.out) / 'summary.md'}")
+    return 0  # a failed loss-curve verdict is a result of the workshop, reported above, not an error
