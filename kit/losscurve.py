@@ -91,32 +91,49 @@ _DETECT_HEAD = 1 << 20
 class Curve:
     """One training-loss curve, as read from one log file.
 
-    ``steps``/``losses``/``lines`` are the clean curve: sorted by step, one point per step (the
-    later line wins). ``raw`` and ``raw_lines`` keep every loss in file order, duplicates included:
-    that is what ModelZoo's ``loss.py`` reads, so the legacy figures use it.
+    ``steps``/``losses`` are the clean curve: sorted by step, one point per step (the later line
+    wins). ``raw`` keeps every loss in file order, duplicates included: that is what ModelZoo's
+    ``loss.py`` reads, so the legacy figures use it. ``order[i]`` is the position in ``raw`` of
+    clean point ``i``. ``lines``/``raw_lines`` give the 1-based line of each point in the file.
     """
 
     steps: np.ndarray  # int64; the log's own steps, or 0..n-1 when has_steps is False
     losses: np.ndarray  # float64
     format: str
     path: str
-    lines: np.ndarray  # 1-based line number of each point in the file
     has_steps: bool = True
     raw: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    raw_lines: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    order: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     overwritten: int = 0  # points replaced by a later line for the same step
     notes: list = field(default_factory=list)
+    # The line numbers, or a function that finds them: text logs find them only when a message needs
+    # one, which keeps reading a million-line log fast.
+    line_finder: object = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.raw is None:
-            self.raw, self.raw_lines = self.losses, self.lines
+            self.raw = self.losses
+        if self.order is None:
+            self.order = np.arange(len(self.losses))
 
     def __len__(self) -> int:
         return len(self.losses)
 
+    @property
+    def raw_lines(self) -> np.ndarray:
+        if callable(self.line_finder):
+            self.line_finder = self.line_finder()
+        if self.line_finder is None:  # a curve made in code, not read from a file
+            return np.arange(1, len(self.raw) + 1)
+        return self.line_finder
+
+    @property
+    def lines(self) -> np.ndarray:
+        return self.raw_lines[self.order]
+
     def where(self, i: int, raw: bool = False) -> str:
         """``path:line`` of point ``i`` (of the clean curve, or of ``raw``), for messages."""
-        return f"{self.path}:{int((self.raw_lines if raw else self.lines)[i])}"
+        return f"{self.path}:{int(self.raw_lines[i if raw else self.order[i]])}"
 
     def describe(self) -> str:
         span = f", steps {self.steps[0]}..{self.steps[-1]}" if self.has_steps else ", no steps"
@@ -124,11 +141,12 @@ class Curve:
 
 
 class Points(NamedTuple):
-    """What a parser returns: losses in file order, their line numbers, their steps (or None)."""
+    """What a parser returns: losses in file order, their steps (or None), and their line numbers
+    (an array, or a function returning one)."""
 
     losses: np.ndarray
-    lines: np.ndarray
     steps: Optional[np.ndarray]
+    lines: object
 
 
 @dataclass(frozen=True)
@@ -147,12 +165,12 @@ def _line_numbers(text: str, offsets: list) -> np.ndarray:
     return np.searchsorted(newlines, np.asarray(offsets, dtype=np.int64)) + 1
 
 
-def _floats(values: list, lines: np.ndarray, path: str) -> np.ndarray:
+def _floats(values: list, lines, path: str) -> np.ndarray:
     """Losses as float64; a value that is not a number is an error naming its line."""
     try:
         return np.array(values, dtype=np.float64)
     except (ValueError, TypeError):
-        for value, line in zip(values, lines):
+        for value, line in zip(values, lines() if callable(lines) else lines):
             try:
                 float(value)
             except (ValueError, TypeError):
@@ -176,18 +194,18 @@ def _steps_from_epoch_iteration(epochs: np.ndarray, iterations: np.ndarray) -> n
 
 
 def _regex_points(text: str, path: str, pattern: re.Pattern, to_step: Callable) -> Points:
-    """Parse a text log with one regex: groups are (step fields..., loss)."""
-    offsets, rows = [], []
-    for m in pattern.finditer(text):
-        offsets.append(m.start())
-        rows.append(m.groups())
-    lines = _line_numbers(text, offsets)
+    """Parse a text log with one regex whose groups are (step fields..., loss)."""
+
+    def lines() -> np.ndarray:  # only called when a message names a line: reads the file again
+        text = _open_text(Path(path))
+        return _line_numbers(text, [m.start() for m in pattern.finditer(text)])
+
+    rows = pattern.findall(text)
     if not rows:
-        return Points(np.empty(0), lines, None)
-    columns = list(zip(*rows))
-    losses = _floats(list(columns[-1]), lines, path)
-    fields = [np.array(c, dtype=np.int64) for c in columns[:-1]]
-    return Points(losses, lines, to_step(*fields))
+        return Points(np.empty(0), None, lines)
+    columns = list(zip(*rows)) if pattern.groups > 1 else [rows]  # findall gives strings for one group
+    losses = _floats(columns[-1], lines, path)
+    return Points(losses, to_step(*(np.array(c, dtype=np.int64) for c in columns[:-1])), lines)
 
 
 # TCAPPDLL text. Rank 0 only, as in loss.py. Two patterns: the one with the step starts with a
@@ -223,11 +241,8 @@ def _record_data(data) -> dict:
 
 def _parse_tcappdll_json(text: str, path: str) -> Points:
     losses, lines, steps = [], [], []
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.startswith("TCAPPDLL {"):
-            continue
-        record = _json_object(line[len("TCAPPDLL ") :], path, lineno)
-        if record is None or record.get("type", "LOG") != "LOG":
+    for lineno, record in _json_records(text, path, prefix="TCAPPDLL {"):
+        if record.get("type", "LOG") != "LOG":
             continue
         data = _record_data(record.get("data"))
         loss = next((data[k] for k in _JSON_LOSS_KEYS if k in data), None)
@@ -240,11 +255,11 @@ def _parse_tcappdll_json(text: str, path: str) -> Points:
     losses = _floats(losses, lines, path)
     if steps and all(isinstance(s, list) and len(s) == 2 for s in steps):
         e, i = (_int_column([s[k] for s in steps], lines, path) for k in (0, 1))
-        return Points(losses, lines, _steps_from_epoch_iteration(e, i))
+        return Points(losses, _steps_from_epoch_iteration(e, i), lines)
     flat = [s[0] if isinstance(s, list) and len(s) == 1 else s for s in steps]
     if steps and all(_is_int(s) for s in flat):
-        return Points(losses, lines, np.array(flat, dtype=np.int64))
-    return Points(losses, lines, None)
+        return Points(losses, np.array(flat, dtype=np.int64), lines)
+    return Points(losses, None, lines)
 
 
 # mmengine text: "Epoch(train)  [  1][ 100/20018]  ... loss: 7.1269" or "Iter(train) [ 100/1000] ...".
@@ -270,24 +285,17 @@ def _parse_deit_console(text: str, path: str) -> Points:
 
 
 # JSON Lines formats.
-def _json_object(line: str, path: str, lineno: int):
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return record if isinstance(record, dict) else None
-
-
-def _json_records(text: str, path: str) -> Iterator[tuple]:
-    """(line number, dict) for every non-empty line. A last line cut short (no newline, not valid
-    JSON: a run killed while writing) is left out rather than refused."""
+def _json_records(text: str, path: str, prefix: str = "") -> Iterator[tuple]:
+    """(line number, dict) for every non-empty line (that starts with ``prefix``, which is kept
+    from its last character on: ``"TCAPPDLL {"`` keeps the brace). A last line cut short (no
+    newline, not valid JSON: a run killed while writing) is left out rather than refused."""
     rows = text.split("\n")
     for lineno, line in enumerate(rows, 1):
         line = line.strip()
-        if not line:
+        if not line or not line.startswith(prefix):
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line[max(len(prefix) - 1, 0) :])
         except json.JSONDecodeError as e:
             if lineno == len(rows):  # the unterminated last line
                 continue
@@ -323,8 +331,8 @@ def _json_lines_parser(pick: Callable[[dict], Optional[tuple]]) -> Callable[[str
         lines = np.array(lines, dtype=np.int64)
         losses = _floats(losses, lines, path)
         if losses.size and all(s is not None for s in steps):
-            return Points(losses, lines, _int_column(steps, lines, path))
-        return Points(losses, lines, None)
+            return Points(losses, _int_column(steps, lines, path), lines)
+        return Points(losses, None, lines)
 
     return parse
 
@@ -469,14 +477,14 @@ def read_curve(path, fmt: Optional[str] = None) -> Curve:
         losses=points.losses,
         format=fmt,
         path=str(path),
-        lines=points.lines,
         has_steps=points.steps is not None,
+        line_finder=points.lines,
     )
     if points.steps is not None:
         # Keep the last line of each step: reverse, take first occurrences, which np.unique sorts.
         steps, first_in_reversed = np.unique(points.steps[::-1], return_index=True)
-        keep = len(points.steps) - 1 - first_in_reversed
-        curve.steps, curve.losses, curve.lines = steps, points.losses[keep], points.lines[keep]
+        curve.order = len(points.steps) - 1 - first_in_reversed
+        curve.steps, curve.losses = steps, points.losses[curve.order]
         curve.overwritten = len(points.steps) - len(steps)
         if curve.overwritten:
             curve.notes.append(
@@ -578,32 +586,29 @@ class Comparison:
         if self.legacy.passed == self.strict.passed:
             return None
         pairing = (
-            ""
-            if self.same_points
-            else f" (note also that loss.py pairs all {self.legacy.n_points} points by position, while the "
-            f"strict figures use {self.n_points} points paired by {self.alignment}"
+            f"loss.py pairs all {self.legacy.n_points} points by position, while the strict figures use "
+            f"{self.n_points} points paired by {self.alignment}"
             + (f", after skipping {self.n_skipped}" if self.n_skipped else "")
             + (f", smoothed over {self.smooth}" if self.smooth > 1 else "")
-            + ")"
         )
-        if self.legacy.passed:
-            mre = self.legacy.mean_relative_error
-            why = (
-                f"the candidate sits below the reference on average (signed mean relative error "
-                f"{mre:+.2%}), and any curve below the reference passes that rule"
-                if mre < 0
-                else f"errors of opposite sign cancel in its mean (signed mean relative error {mre:+.2%})"
-            )
+        if not self.legacy.passed:  # only possible when the two rules looked at different points
             return (
-                f"The two verdicts disagree: the ModelZoo rule passes only because it averages signed "
-                f"errors: {why}. On absolute values the candidate is off by "
-                f"{self.strict.mean_relative_error:.2%} on average (threshold {MRE_THRESHOLD:.0%}) and "
-                f"{self.strict.mean_absolute_error:.4g} in loss (threshold {MAE_THRESHOLD:g}), so it fails"
-                f"{pairing}."
+                f"The two verdicts disagree: the strict figures pass but the ModelZoo rule fails, because "
+                f"the two rules compare different points: {pairing}."
             )
+        mre = self.legacy.mean_relative_error
+        why = (
+            f"the candidate sits below the reference on average (signed mean relative error {mre:+.2%}), "
+            f"and any curve below the reference passes that rule"
+            if mre < 0
+            else f"errors of opposite sign cancel in its mean (signed mean relative error {mre:+.2%})"
+        )
         return (
-            f"The two verdicts disagree: the strict figures pass but the ModelZoo rule fails, because the "
-            f"two rules compare different points{pairing or ''}."
+            f"The two verdicts disagree: the ModelZoo rule passes only because it averages signed errors: "
+            f"{why}. On absolute values the candidate is off by {self.strict.mean_relative_error:.2%} on "
+            f"average (threshold {MRE_THRESHOLD:.0%}) and by {self.strict.mean_absolute_error:.4g} in loss "
+            f"(threshold {MAE_THRESHOLD:g}), so it fails."
+            + ("" if self.same_points else f" Note also that {pairing}.")
         )
 
     def to_dict(self) -> dict:
@@ -701,7 +706,7 @@ def compare_curves(
     n_skipped = min(skip, len(ri))
     ri, ci, steps = ri[n_skipped:], ci[n_skipped:], steps[n_skipped:]
     if not len(ri):
-        raise UserError(f"nothing left to compare after skipping the first {skip} of {n_skipped} paired points")
+        raise UserError(f"--skip {skip} leaves nothing to compare: only {n_skipped} points were paired")
     ref, cand = reference.losses[ri], candidate.losses[ci]
     _check_reference(ref, reference, ri, False, "a relative error")
     ref_used, cand_used = moving_average(ref, smooth), moving_average(cand, smooth)
@@ -711,7 +716,7 @@ def compare_curves(
     )
     legacy = _legacy_figures(reference, candidate)
 
-    notes = reference.notes + candidate.notes
+    notes = list(dict.fromkeys(reference.notes + candidate.notes))  # once each, in order
     bad = np.flatnonzero(~np.isfinite(candidate.losses[ci]))
     if bad.size:
         notes.append(
@@ -805,9 +810,11 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
     )
     xlabel = "step" if c.alignment == "step" else "point (paired by position)"
     if ax_err is not None:
-        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1)
+        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label="(candidate - reference) / reference")
         for y in (MRE_THRESHOLD, -MRE_THRESHOLD):
-            ax_err.axhline(100 * y, color="C3", linestyle="--", linewidth=1)
+            label = f"±{MRE_THRESHOLD:.0%}: the threshold on the mean" if y > 0 else None
+            ax_err.axhline(100 * y, color="C3", linestyle="--", linewidth=1, label=label)
+        ax_err.legend(loc="best", fontsize="x-small")
         ax_err.axhline(0, color="black", linewidth=0.6)
         ax_err.set_ylabel("relative error %")
         ax_err.set_xlabel(xlabel)

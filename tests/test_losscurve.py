@@ -307,7 +307,7 @@ def test_skip_and_smooth(tmp_path):
     assert smoothed.legacy.mean_relative_error == plain.legacy.mean_relative_error
     assert moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2).tolist() == [1.0, 2.0, 4.0, 6.0]
     assert moving_average(np.array([1.0, 3.0, 5.0]), 0).tolist() == [1.0, 3.0, 5.0]
-    with pytest.raises(UserError, match="nothing left to compare"):
+    with pytest.raises(UserError, match="leaves nothing to compare"):
         compare_curves(r, c, skip=20)
 
 
