@@ -861,7 +861,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("reference", metavar="REFERENCE", help="the reference run's log (e.g. the CUDA run)")
     parser.add_argument("candidate", metavar="CANDIDATE", help="the candidate run's log (e.g. the SDAA run)")
-    formats = ", ".join(f"{k} ({r.describe})" for k, r in READERS.items())
+    formats = "; ".join(f"{k} = {r.describe}" for k, r in READERS.items())
     parser.add_argument("--format", choices=list(READERS), metavar="FMT", help=f"force the format of both logs: {formats}")
     parser.add_argument("--reference-format", choices=list(READERS), metavar="FMT", help="force the reference's format")
     parser.add_argument("--candidate-format", choices=list(READERS), metavar="FMT", help="force the candidate's format")

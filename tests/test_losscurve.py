@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -132,6 +133,10 @@ def test_tcappdll_without_step_fields_is_positional(tmp_path):
     path.write_text("".join(f"TCAPPDLL now - rank : 0  train.loss : {v}\n" for v in (3.0, 2.0, 1.0)))
     curve = read_curve(path)
     assert not curve.has_steps and curve.losses.tolist() == [3.0, 2.0, 1.0]
+    cmp = compare_curves(read_curve(CAIT_CUDA), curve)  # one log without steps: paired by position
+    assert (cmp.alignment, cmp.n_points, cmp.n_missing) == ("position", 3, 98)
+    with pytest.raises(UserError, match="no step numbers"):
+        compare_curves(read_curve(CAIT_CUDA), curve, align="step")
 
 
 def test_tcappdll_json_records(tmp_path):
@@ -372,6 +377,11 @@ def test_exit_code_2_names_the_file_and_line(tmp_path, capsys):
     assert run_cli(garbled, CAIT_SDAA) == 2
     assert f"{garbled}:2: cannot read the loss '2.0.1'" in capsys.readouterr().err
 
+    empty_run = tmp_path / "empty_run"
+    empty_run.mkdir()
+    assert run_cli(empty_run, CAIT_SDAA) == 2
+    assert f"{empty_run}: is a folder with no metrics.jsonl or train.log" in capsys.readouterr().err
+
     bad_json = tmp_path / "metrics.jsonl"
     bad_json.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, loss}\n{"step": 3, "loss": 2.0}\n')
     assert run_cli(bad_json, CAIT_SDAA) == 2
@@ -383,7 +393,7 @@ def test_python_m_kit_compare_in_a_subprocess(tmp_path):
     env_path = str(REPO)
     proc = subprocess.run(
         [sys.executable, "-m", "kit", "compare", str(CAIT_CUDA), str(below)],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": env_path},
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "The two verdicts disagree" in proc.stdout and "verdict: FAIL" in proc.stdout
