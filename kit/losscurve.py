@@ -62,6 +62,7 @@ import contextlib
 import gc
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -778,10 +779,13 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
 
     ``ax``: draw into existing axes -- one Axes (the curves only) or two (curves, relative error);
     by default a new figure with both panels is made. ``path``: also save it there (PNG, or any
-    format matplotlib knows from the extension). Returns the matplotlib Figure.
+    format matplotlib knows from the extension). Axes given in place of ``path`` are taken as
+    ``ax``. Returns the matplotlib Figure.
     """
     from matplotlib.figure import Figure  # lazy: `kit compare` without --plot never imports matplotlib
 
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        path, ax = None, path
     c = comparison
     if ax is None:
         fig = Figure(figsize=(9, 6.5), layout="constrained")
@@ -810,7 +814,8 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
     )
     xlabel = "step" if c.alignment == "step" else "point (paired by position)"
     if ax_err is not None:
-        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label="(candidate - reference) / reference")
+        label = "(candidate - reference) / reference"
+        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label=label)
         for y in (MRE_THRESHOLD, -MRE_THRESHOLD):
             label = f"±{MRE_THRESHOLD:.0%}: the threshold on the mean" if y > 0 else None
             ax_err.axhline(100 * y, color="C3", linestyle="--", linewidth=1, label=label)
@@ -862,15 +867,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reference", metavar="REFERENCE", help="the reference run's log (e.g. the CUDA run)")
     parser.add_argument("candidate", metavar="CANDIDATE", help="the candidate run's log (e.g. the SDAA run)")
     formats = "; ".join(f"{k} = {r.describe}" for k, r in READERS.items())
-    parser.add_argument("--format", choices=list(READERS), metavar="FMT", help=f"force the format of both logs: {formats}")
-    parser.add_argument("--reference-format", choices=list(READERS), metavar="FMT", help="force the reference's format")
-    parser.add_argument("--candidate-format", choices=list(READERS), metavar="FMT", help="force the candidate's format")
+    fmt = {"choices": list(READERS), "metavar": "FMT"}
+    parser.add_argument("--format", **fmt, help=f"force the format of both logs: {formats}")
+    parser.add_argument("--reference-format", **fmt, help="force the reference's format")
+    parser.add_argument("--candidate-format", **fmt, help="force the candidate's format")
     parser.add_argument(
         "--align", choices=("auto", "step", "position"), default="auto",
         help="pair points by step (auto: when both logs have steps) or by position",
     )  # fmt: skip
-    parser.add_argument("--smooth", type=_count, default=0, metavar="N", help="moving average of N points before the strict figures (default off)")
-    parser.add_argument("--skip", type=_count, default=0, metavar="N", help="leave out the first N paired points, e.g. warm-up (default 0)")
+    parser.add_argument(
+        "--smooth", type=_count, default=0, metavar="N",
+        help="moving average of N points before the strict figures (default off)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip", type=_count, default=0, metavar="N",
+        help="leave out the first N paired points, e.g. warm-up (default 0)",
+    )  # fmt: skip
     parser.add_argument(
         "--verdict", choices=("strict", "legacy"), default="strict",
         help="which rule sets the exit code (default strict; legacy = ModelZoo loss.py's signed rule)",

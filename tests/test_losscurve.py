@@ -37,9 +37,11 @@ def naive_tcappdll(path: Path) -> list:
 
 
 def tcap(epoch, it, loss, rank=0, single_space=False) -> str:
+    """One TCAPPDLL line: CaiT's spacing, or the HiViT hook's single-space ``rank: 0`` variant."""
+    head = f"TCAPPDLL 2025-05-20 13:34:46.504606 - Epoch: {epoch} Iteration: {it}"
     if single_space:
-        return f"TCAPPDLL 2025-06-09 13:52:09.827966 - Epoch: {epoch} Iteration: {it} rank: {rank} train.loss : {loss} train.total_time : 4.6\n"
-    return f"TCAPPDLL 2025-05-20 13:34:46.504606 - Epoch: {epoch} Iteration: {it}  rank : {rank}  train.loss : {loss}  train.ips : 3.2 imgs/s\n"
+        return f"{head} rank: {rank} train.loss : {loss} train.total_time : 4.6\n"
+    return f"{head}  rank : {rank}  train.loss : {loss}  train.ips : 3.2 imgs/s\n"
 
 
 def write_tcap(path: Path, losses, steps=None) -> Path:
@@ -347,6 +349,11 @@ def test_plot_writes_a_png(tmp_path, capsys):
     assert f"plot: {png}" in capsys.readouterr().out
     fig = plot_comparison(compare_curves(read_curve(CAIT_CUDA), read_curve(CAIT_SDAA)))
     assert len(fig.axes) == 2 and "ModelZoo rule: PASS" in fig.axes[0].get_title()
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()  # a notebook's own axes: the curves only
+    assert plot_comparison(compare_curves(read_curve(CAIT_CUDA), read_curve(CAIT_SDAA)), ax) is ax.figure
+    assert len(ax.lines) == 4 and ax.get_xlabel() == "step"
     assert run_cli(CAIT_CUDA, CAIT_SDAA, "--plot", tmp_path / "loss.notaformat") == 2
     assert "loss.notaformat" in capsys.readouterr().err
 
