@@ -152,7 +152,9 @@ def read_loc_csv(path: Path) -> ValLabels:
             header = next(rows, None)
             if header != ["ImageId", "PredictionString"]:
                 found = ",".join(header or [])
-                raise UserError(f"{path}:1: expected the header 'ImageId,PredictionString' of {LOC_CSV}, found {found!r}")
+                raise UserError(
+                    f"{path}:1: expected the header 'ImageId,PredictionString' of {LOC_CSV}, found {found!r}"
+                )
             for lineno, row in enumerate(rows, start=2):
                 if not row:
                     continue
@@ -261,7 +263,8 @@ def build_train(archive: Path, out: Path, workers: int) -> bool:
         shutil.rmtree(half_done)
     done = set(list_classes(work_dir))
     todo = [e for e in entries if e.wnid not in done]
-    print(f"train: {len(entries)} classes in {archive}; {len(entries) - len(todo)} already extracted, {len(todo)} to go")
+    n_done = len(entries) - len(todo)
+    print(f"train: {len(entries)} classes in {archive}; {n_done} already extracted, {len(todo)} to go")
     job = functools.partial(extract_class, archive=archive, work_dir=work_dir)
     with tqdm(total=sum(e.size for e in todo), unit="B", unit_scale=True, desc="train") as bar:
         for entry, _ in imap_unordered(job, todo, workers):
@@ -306,7 +309,9 @@ def build_val(archive: Path, labels: ValLabels, out: Path) -> bool:
                     n += 1
                     bar.update()
         except tarfile.TarError as e:
-            raise UserError(f"{archive}: cannot read it as a tar archive after {n} images ({e}); is it a complete {VAL_TAR}?") from None
+            raise UserError(
+                f"{archive}: cannot read it as a tar archive after {n} images ({e}); is it a complete {VAL_TAR}?"
+            ) from None
         if n != len(labels.wnid_of):
             raise UserError(
                 f"{archive} holds {n} validation images but {labels.source} labels {len(labels.wnid_of)}: "
@@ -398,7 +403,7 @@ def prepare_imagenet(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to build (train/, val/, meta/)")
-    parser.add_argument("--archives", default=".", help="folder holding the archives under their official names (default: .)")
+    parser.add_argument("--archives", default=".", help="folder with the archives under their official names (default: .)")
     parser.add_argument("--train-tar", help=f"the train archive (default: ARCHIVES/{TRAIN_TAR})")
     parser.add_argument("--val-tar", help=f"the validation archive (default: ARCHIVES/{VAL_TAR})")
     parser.add_argument(
@@ -407,7 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splits", nargs="+", choices=("train", "val"), default=["train", "val"], help="default: both")
     parser.add_argument("--workers", type=int, default=min(8, cpu_count()),
                         help="processes extracting train classes (default: min(8, CPUs); 1 for a spinning disk)")
-    parser.add_argument("--check-md5", action="store_true", help="first check the archives' official md5 (reads them all)")
+    parser.add_argument("--check-md5", action="store_true", help="first check the archives' md5 (reads them all)")
 
 
 def _find(explicit: str | None, archives: Path, names: tuple[str, ...], what: str, flag: str) -> Path:

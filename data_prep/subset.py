@@ -120,7 +120,8 @@ def make_subset(
         raise UserError(f"{out} exists and is not this subset; choose another --out or pass --force to replace it")
     short = [w for w in wnids if per_class is not None and len(picked["train"][w]) < per_class]
     if short:
-        print(f"subset: {len(short)} classes have fewer than {per_class} train images and keep all: {', '.join(short[:10])}")
+        listed = ", ".join(short[:10])
+        print(f"subset: {len(short)} classes have fewer than {per_class} train images and keep all: {listed}")
 
     place = _Placer(copy)
     total = sum(len(names) for files in picked.values() for names in files.values())
@@ -133,8 +134,8 @@ def make_subset(
                     place(src / split / wnid / name, tmp / split / wnid / name)
                     bar.update()
         write_meta(tmp, wnids, read_words(src))
-        choice["placed"] = {"hard links": place.linked, "copies": place.copied}
-        (tmp / "meta" / "subset.json").write_text(json.dumps({k: v for k, v in choice.items() if k != "placed"}, indent=1) + "\n")
+        (tmp / "meta" / "subset.json").write_text(json.dumps(choice, indent=1) + "\n")
+    choice["placed"] = {"hard links": place.linked, "copies": place.copied}
     return choice
 
 

@@ -14,9 +14,9 @@ What is expected:
 * per class: exactly the files listed in ``meta/<split>.txt``, each with the label of its class in
   the label order (``meta/classes.txt``, else the sorted class folders); without a list (a bare
   ImageFolder tree) the per-class contents are not checked, and the output says so;
-* in total: ``--expect-train N`` / ``--expect-val N``; without them a 1,000-class split is held to
-  the full ImageNet-1k totals (1,281,167 train / 50,000 val), and any other set has no expected
-  total (the output says so).
+* in total: ``--expect-train N`` / ``--expect-val N``; without them, a subset is held to the
+  counts its ``meta/subset.json`` records, a 1,000-class split to the full ImageNet-1k totals
+  (1,281,167 train / 50,000 val), and any other set has no expected total (the output says so).
 
 Decoding runs in ``--workers`` processes (PIL's ``Image.open(...).load()`` on every file).
 """
@@ -131,9 +131,14 @@ def check_list(root: Path, split: str, found: dict[str, list[str]], label_of: di
     return problems
 
 
-def expected_total(split: str, n_classes: int, given: int | None) -> tuple[int | None, str]:
+def expected_total(root: Path, split: str, n_classes: int, given: int | None) -> tuple[int | None, str]:
+    """The images ``split`` should hold in all, and where that figure comes from (None: no figure)."""
     if given is not None:
         return given, f"--expect-{split}"
+    subset = root / "meta" / "subset.json"
+    if subset.is_file():
+        recorded = json.loads(subset.read_text()).get("images", {}).get(split)
+        return recorded, "meta/subset.json" if recorded is not None else ""
     if n_classes == 1000:
         return FULL_COUNTS[split], "the full ImageNet-1k"
     return None, ""
@@ -160,7 +165,7 @@ def verify_dataset(
     splits = list(splits or present)
     report = Report(str(root))
     if (root / PARTIAL).exists() and "train" not in present:
-        report.count_problems.append(f"{root / PARTIAL}: an interrupted 'imagenet' build; run it again to finish train/")
+        report.count_problems.append(f"{root / PARTIAL}: an interrupted 'imagenet' build; run it again to finish")
     if not splits:
         if report.count_problems:
             return report
@@ -171,7 +176,7 @@ def verify_dataset(
     label_of = {wnid: i for i, wnid in enumerate(order)}
     for split in splits:
         images = sum(len(names) for names in found[split].values())
-        total, source = expected_total(split, len(found[split]), expect.get(split))
+        total, source = expected_total(root, split, len(found[split]), expect.get(split))
         listed = (root / "meta" / f"{split}.txt").is_file()
         report.splits.append(SplitSummary(split, len(found[split]), images, total, source, listed))
         if total is not None and images != total:
@@ -182,7 +187,7 @@ def verify_dataset(
         if strays:
             report.warnings.append((str(root / split), f"files outside any class folder: {_examples(strays)}"))
 
-    paths = [str(root / split / wnid / name) for split in splits for wnid, names in found[split].items() for name in names]
+    paths = [str(root / s / wnid / name) for s in splits for wnid, names in found[s].items() for name in names]
     with tqdm(total=len(paths), unit="img", desc="decode") as bar:
         for chunk, problems in imap_unordered(check_files, chunks(paths, CHUNK), workers):
             for path, kind, problem in problems:
@@ -208,7 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def print_report(report: Report) -> None:
     for s in report.splits:
         if s.expected is None:
-            against = f"no expected total: pass --expect-{s.split} N to check one"
+            against = f"not checked (no expected figure; pass --expect-{s.split} N)"
         else:
             against = f"expected {s.expected:,} ({s.expected_from})"
         per_class = f"meta/{s.split}.txt" if s.listed else f"not checked (no meta/{s.split}.txt)"

@@ -279,7 +279,7 @@ def _truncate(src: Path, dst: Path, fraction: float) -> Path:
 )
 def test_missing_or_wrong_archives_exit_2(mini, tmp_path, capsys, case, message):
     a = mini.dir
-    train, val, devkit = a / imagenet.TRAIN_TAR, a / imagenet.VAL_TAR, a / imagenet.DEVKIT
+    train, val = a / imagenet.TRAIN_TAR, a / imagenet.VAL_TAR
     csv = a / "labels" / imagenet.LOC_CSV
     empty, files = tmp_path / "empty", tmp_path / "files"
     empty.mkdir(), files.mkdir()
@@ -337,7 +337,7 @@ def test_verify_names_unreadable_files_and_warns_about_colour(mini, built, tmp_p
     assert f"warning {built / mini.bad['cmyk']}: not RGB (CMYK)" in out
     assert f"warning {built / mini.bad['gray']}: not RGB (L)" in out
     assert f"warning {built / mini.bad['png']}: PNG data, not JPEG" in out
-    assert "no expected total: pass --expect-train N" in out and "COUNT" not in out
+    assert "total: not checked (no expected figure; pass --expect-train N)" in out and "COUNT" not in out
     data = json.loads(report.read_text())
     assert len(data["errors"]) == 2 and len(data["warnings"]) == 3
 
@@ -397,6 +397,7 @@ def test_subset_is_deterministic_hard_linked_and_verifies(built_clean, tmp_path,
     assert some.stat().st_ino == (built_clean / "train" / train[0][0]).stat().st_ino  # a hard link
     assert "12 hard links, 0 copies" in capsys.readouterr().out
     assert main(["verify", str(a), "--workers", "1"]) == 0
+    assert "total: expected 6 (meta/subset.json)" in capsys.readouterr().out
     # other seeds draw other subsets
     choices = set()
     for seed in range(4):
@@ -430,3 +431,15 @@ def test_subset_from_a_class_list(built_clean, tmp_path):
     assert sorted(os.listdir(out / "train")) == [WNIDS[3], WNIDS[7]]
     assert len(_lists(out, "train")) == 2 * TRAIN_PER_CLASS
     assert (out / "meta" / "classes.txt").read_text().splitlines()[0].startswith(f"{WNIDS[3]} fish")
+
+
+def test_expected_totals_come_from_the_flag_the_subset_record_or_the_full_set(tmp_path):
+    from data_prep.verify import expected_total
+
+    assert expected_total(tmp_path, "train", 1000, None) == (1_281_167, "the full ImageNet-1k")
+    assert expected_total(tmp_path, "val", 1000, None) == (50_000, "the full ImageNet-1k")
+    assert expected_total(tmp_path, "val", 100, None) == (None, "")
+    assert expected_total(tmp_path, "val", 1000, 7) == (7, "--expect-val")
+    (tmp_path / "meta").mkdir()
+    _write(tmp_path / "meta" / "subset.json", '{"images": {"train": 5}}')
+    assert expected_total(tmp_path, "train", 1000, None) == (5, "meta/subset.json")
