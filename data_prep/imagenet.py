@@ -54,7 +54,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data_prep.layout import list_classes, read_words, usual_permissions, write_meta
+from data_prep.layout import list_classes, read_words, write_meta
 from data_prep.pool import cpu_count, imap_unordered
 from kit.atomic import atomic_dir
 from kit.errors import UserError
@@ -286,7 +286,6 @@ def build_val(archive: Path, labels: ValLabels, out: Path) -> bool:
         shutil.rmtree(leftover)
     n = 0
     with atomic_dir(final) as tmp, tqdm(total=len(labels.wnid_of), unit="img", desc="val") as bar:
-        usual_permissions(tmp)
         made = set()
         try:
             with tarfile.open(archive, "r|", bufsize=BUFSIZE) as tar:

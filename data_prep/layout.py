@@ -24,14 +24,6 @@ from kit.errors import UserError
 SPLITS = ("train", "val")
 
 
-def usual_permissions(path: Path) -> None:
-    """Give a folder the permissions the umask allows: ``tempfile.mkdtemp`` (used by
-    :func:`kit.atomic.atomic_dir`) makes private 0700 folders, and a dataset is usually shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
-
-
 def list_classes(split_dir: Path) -> list[str]:
     """Sorted class folder names under ``split_dir`` (temporary ``.names`` left out)."""
     with os.scandir(split_dir) as it:

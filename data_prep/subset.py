@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data_prep.layout import list_classes, list_files, read_words, usual_permissions, write_meta
+from data_prep.layout import list_classes, list_files, read_words, write_meta
 from kit.atomic import atomic_dir
 from kit.errors import UserError
 
@@ -126,7 +126,6 @@ def make_subset(
     place = _Placer(copy)
     total = sum(len(names) for files in picked.values() for names in files.values())
     with atomic_dir(out) as tmp, tqdm(total=total, unit="img", desc="subset") as bar:
-        usual_permissions(tmp)
         for split, files in picked.items():
             for wnid, names in files.items():
                 (tmp / split / wnid).mkdir(parents=True)
