@@ -73,6 +73,22 @@ def load_json(out_dir: str | Path, name: str) -> Optional[dict]:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def reference_curve_path(recipe: str) -> Path:
+    """The shipped CPU fp32 loss curve of workshop recipe ``recipe`` (see assets/reference_curves/README.md)."""
+    path = ASSETS / "reference_curves" / f"{recipe}.metrics.jsonl"
+    if not path.exists():
+        raise UserError(f"no shipped reference curve for recipe {recipe!r} (looked for {path})")
+    return path
+
+
+def modelzoo_logs_dir() -> Path:
+    """The real logs of the ModelZoo's CaiT and HiViT ports (byte-exact copies; see SOURCES.md there)."""
+    return ASSETS / "modelzoo_logs"
+
+
 def notebooks_dir() -> Path:
     """The repository's notebooks/ folder (the kit is used from a clone, installed editable)."""
     here = Path(__file__).resolve().parent.parent / "notebooks"
