@@ -88,11 +88,17 @@ class Attention(nn.Module):
     """Multi-head self-attention with an optional relative position bias (Swin-style table).
 
     ``fused_attn`` picks ``F.scaled_dot_product_attention`` (the bias goes in as a float
-    ``attn_mask``, the same math); with ``fused_attn = False`` the explicit path runs and its
-    softmaxed weights (B, heads, Nq, Nk) pass through ``self.attn_drop`` so hooks can read them.
+    ``attn_mask``, the same math; see ``sdpa_on_cpu_with_bias`` for the CPU exception); with
+    ``fused_attn = False`` the explicit path always runs and its softmaxed weights
+    (B, heads, Nq, Nk) pass through ``self.attn_drop`` so hooks can read them.
     """
 
     fused_attn: bool
+    #: On the CPU, SDPA with a float mask measured slower than the explicit path (bench/bench_hivit.py:
+    #: with a mask that needs grad it falls back to its math kernel; in eval it gains nothing), so
+    #: with a relative position bias on a CPU tensor the explicit path runs even when ``fused_attn``
+    #: is on. Set this class attribute to True to force SDPA there (tests do, to check both paths).
+    sdpa_on_cpu_with_bias: bool = False
 
     def __init__(
         self,
@@ -137,7 +143,7 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         bias = self.rel_pos_bias(ids_keep)
-        if self.fused_attn:
+        if self.fused_attn and (bias is None or not q.is_cpu or self.sdpa_on_cpu_with_bias):
             x = F.scaled_dot_product_attention(
                 q, k, v,
                 attn_mask=None if bias is None else bias.to(q.dtype),
