@@ -206,6 +206,7 @@ def test_mmpretrain_checkpoint_loads_strictly(tmp_path):
                               pretrained_cfg_overlay=dict(file=str(tmp_path / "bad.pth"), num_classes=5))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # timm's table resize warns about its own indexing
 def test_mmpretrain_checkpoint_into_another_image_size():
     """Fine-tuning at another size: pos_embed and bias tables are resampled, index buffers rebuilt."""
     io = torch.load(DATA / "hivit_mmpretrain_32_io.pt", weights_only=True)
