@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 import kit  # noqa: F401  (registers the models)
+from kit.errors import UserError
 from kit.models.hivit import Attention, HiViT, PatchMerge, random_masking_ids
 
 DATA = Path(__file__).parent / "data"
@@ -249,7 +250,7 @@ def test_other_class_count_drops_the_head(tmp_path):
 def test_pretrained_without_a_file_fails_clearly(tmp_path):
     with pytest.raises(RuntimeError, match="pretrained_cfg_overlay=dict\\(file="):
         timm.create_model("hivit_tiny_patch16_224", pretrained=True)
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
+    with pytest.raises(UserError, match="nope.pth: checkpoint file not found"):
         _load("hivit_workshop_32", tmp_path / "nope.pth")
 
 

@@ -29,8 +29,10 @@ Nothing is ever downloaded: the registered configs have no URL.
 
 mmpretrain quirks deliberately *not* copied: the masked forward resamples pos_embed (we gather it
 exactly); layer-decay grouping by a prefix that does not exist (``group_matcher`` here groups the real
-blocks); a shared mutable ``out_indices`` default; a ``_freeze_stages`` that crashes. Not built (no
-mmpretrain config uses them): LayerScale, overlapping stem convs, the 3-D branch of PatchMerge.
+blocks); a shared mutable ``out_indices`` default, also tested against stem module indices (so an
+arch whose last main index is below the number of stem modules, e.g. depths [1, 1, 2], breaks its
+forward); a ``_freeze_stages`` that crashes. Not built (no mmpretrain config uses them): LayerScale,
+overlapping stem convs, the 3-D branch of PatchMerge, the per-key attention mask argument.
 """
 
 from __future__ import annotations
@@ -55,7 +57,14 @@ from timm.layers import (
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, resolve_pretrained_cfg
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["HiViT", "checkpoint_filter_fn", "random_masking_ids"]
+from kit.errors import UserError
+
+__all__ = ["HiViT", "PretrainedFileError", "checkpoint_filter_fn", "random_masking_ids"]
+
+
+class PretrainedFileError(UserError, RuntimeError):
+    """``pretrained=True`` without a usable local checkpoint: the kit downloads nothing. A UserError,
+    so the CLI prints the message and exits 2; a RuntimeError, as timm raises for missing weights."""
 
 
 def random_masking_ids(
@@ -283,7 +292,8 @@ class HiViT(nn.Module):
 
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_patches, embed_dim)) if ape else None
         if rpe:
-            # mmpretrain keeps a backbone-level copy (unused in its forward); kept so its checkpoints load strictly.
+            # mmpretrain keeps a backbone-level copy (unused in its forward); kept so its checkpoints
+            # load strictly.
             self.register_buffer(
                 "relative_position_index", gen_relative_position_index((grid_h, grid_w)), persistent=True
             )
@@ -393,7 +403,9 @@ class HiViT(nn.Module):
             ids_keep = ids_keep.to(device=x.device, dtype=torch.long)
         x = self.forward_stem(x, ids_keep)
         if self.pos_embed is not None:
-            pos = self.pos_embed if ids_keep is None else _gather_tokens(self.pos_embed.expand(x.shape[0], -1, -1), ids_keep)
+            pos = self.pos_embed
+            if ids_keep is not None:  # the exact rows of the kept tokens (mmpretrain resamples here)
+                pos = _gather_tokens(pos.expand(x.shape[0], -1, -1), ids_keep)
             x = x + pos
         x = self.pos_drop(x)
         for blk in self.blocks[self.num_stem_modules:]:
@@ -455,12 +467,12 @@ def _create_hivit(variant: str, pretrained: bool = False, **kwargs) -> HiViT:
             pretrained_cfg_overlay=kwargs.get("pretrained_cfg_overlay"),
         )
         if not cfg.file and not cfg.state_dict:
-            raise RuntimeError(
+            raise PretrainedFileError(
                 f"{variant}: the kit downloads no weights; pass a local checkpoint with "
                 f"pretrained_cfg_overlay=dict(file='path/to/checkpoint.pth') (mmpretrain or kit format)"
             )
         if cfg.file and not os.path.isfile(cfg.file):
-            raise FileNotFoundError(f"{variant}: checkpoint file not found: {cfg.file}")
+            raise PretrainedFileError(f"{cfg.file}: checkpoint file not found (pretrained weights for {variant})")
     return build_model_with_cfg(
         HiViT,
         variant,
