@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 import pytest
 import timm
@@ -15,6 +16,15 @@ from kit.models.cait import DEIT_NAMES, load_checkpoint, read_state_dict, timm_n
 
 # A cut-down timm CaiT (timm's own entry point, fewer blocks, 32x32 input) keeps checkpoint tests fast.
 SMALL = dict(img_size=32, depth=2, num_classes=10)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test (nothing may download)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def small(name: str = "cait_xxs24_224", **kwargs):
@@ -157,3 +167,22 @@ def test_bad_checkpoint_files(tmp_path, content, match):
         torch.save(content, path)
     with pytest.raises(UserError, match=match):
         read_state_dict(path)
+
+
+def test_load_checkpoint_serves_hivit_too(tmp_path):
+    """The loader is family-agnostic: it uses HiViT's own filter (mmpretrain names) and the same checks."""
+    torch.manual_seed(0)
+    source = timm.create_model("hivit_workshop_32")
+    mmpretrain = {("head.fc." + k[5:] if k.startswith("head.") else "backbone." + k): v
+                  for k, v in source.state_dict().items()}
+    path = tmp_path / "hivit_mmpretrain.pth"
+    torch.save({"state_dict": mmpretrain, "meta": {"epoch": 1}}, path)
+    torch.manual_seed(1)
+    target = timm.create_model("hivit_workshop_32")
+    assert load_checkpoint(target, path) == []
+    assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
+
+    cait_file = tmp_path / "cait.pth"
+    torch.save(timm.create_model("cait_workshop_32").state_dict(), cait_file)
+    with pytest.raises(UserError, match="does not fit hivit_workshop_32: .*missing keys"):
+        load_checkpoint(target, cait_file)
