@@ -167,13 +167,25 @@ def _hooks(handles: list) -> Iterator[None]:
             h.remove()
 
 
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout, no drop-path) for the block; the model's own mode is put back after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _keep_first(store: dict, key: str, pick) -> Any:
     """A forward hook that stores ``pick(args, output)`` (detached) under ``key`` on the first call only.
     It returns None, so the module's output is left alone."""
 
     def hook(module, args, output) -> None:
         if key not in store:
-            store[key] = pick(args, output).detach()
+            value = pick(args, output)
+            store[key] = value.detach() if isinstance(value, torch.Tensor) else value
 
     return hook
 
@@ -224,13 +236,8 @@ def count_flops(model: nn.Module, x: torch.Tensor | None = None) -> dict:
     for s in stages(model):
         if s.module is not None:
             watch(s.name, s.module)
-    was_training = model.training
-    model.eval()
-    try:
-        with _hooks(handles), counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    with _evaluating(model), _hooks(handles), counter:
+        model(x)
     batch = x.shape[0]
     total = counter.get_total_flops()
     by_op = {str(op): n // batch for op, n in counter.get_flop_counts().get("Global", {}).items()}
@@ -264,13 +271,8 @@ def stage_shapes(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, d
         return hook
 
     handles = [s.module.register_forward_hook(record(s.name)) for s in stages(model) if s.module is not None]
-    was_training = model.training
-    model.eval()
-    try:
-        with _hooks(handles), torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
+    with _evaluating(model), _hooks(handles), torch.no_grad():
+        model(x)
     return out
 
 
@@ -303,26 +305,31 @@ def explicit_attention(model: nn.Module) -> Iterator[list[tuple[str, nn.Module]]
             m.fused_attn = flag
 
 
-def attention_maps(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """``{block name: weights (B, heads, Nq, Nk)}`` for every attention block, from one eval forward.
+def attention_maps(
+    model: nn.Module, x: torch.Tensor | None = None, blocks: Sequence[str] | None = None
+) -> dict[str, torch.Tensor]:
+    """``{block name: weights (B, heads, Nq, Nk)}`` for every attention block (or those named in ``blocks``),
+    from one eval forward.
 
     These are the weights the block applies to the values: a softmax over keys (rows sum to 1) for plain
     and class attention (CaiT's class attention has Nq = 1: the class token, over the class token and the
     patches); for talking-heads attention they are the weights *after* ``proj_w`` has mixed the heads, so
     rows need not sum to 1 and entries can be negative.
     """
+    return _capture_attention(model, x, blocks, lambda args, output: args[0])
+
+
+def _capture_attention(model: nn.Module, x: torch.Tensor | None, blocks: Sequence[str] | None, pick) -> dict:
     x = _input(model) if x is None else x
-    maps: dict[str, torch.Tensor] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        with explicit_attention(model) as mods, torch.no_grad():
-            handles = [m.attn_drop.register_forward_hook(_keep_first(maps, name, lambda a, o: a[0])) for name, m in mods]
-            with _hooks(handles):
-                model(x)
-    finally:
-        model.train(was_training)
-    return maps
+    found: dict[str, Any] = {}
+    with _evaluating(model), explicit_attention(model) as mods, torch.no_grad():
+        wanted = [(name, m) for name, m in mods if blocks is None or name in blocks]
+        if blocks is not None and len(wanted) < len(set(blocks)):
+            known = ", ".join(name for name, _ in mods)
+            raise ValueError(f"no attention block named {sorted(set(blocks) - {n for n, _ in wanted})}; known: {known}")
+        with _hooks([m.attn_drop.register_forward_hook(_keep_first(found, name, pick)) for name, m in wanted]):
+            model(x)
+    return found
 
 
 def _distance_from_identity(w: torch.Tensor) -> float:
@@ -392,13 +399,8 @@ def layerscale(model: nn.Module, x: torch.Tensor | None = None) -> list[dict]:
             module = b.module if part is None else getattr(b.module, part, None)
             if module is not None:
                 handles.append(module.register_forward_hook(_keep_first(seen[b.name], part or "out", lambda a, o: o)))
-    was_training = model.training
-    model.eval()
-    try:
-        with _hooks(handles), torch.no_grad():
-            model(x)
-    finally:
-        model.train(was_training)
+    with _evaluating(model), _hooks(handles), torch.no_grad():
+        model(x)
 
     rows = []
     for b in blocks:
@@ -468,7 +470,7 @@ def anatomy(model: nn.Module, x: torch.Tensor | None = None, name: str | None = 
                  {n: list(getattr(model, n).shape) for n in s.param_names})
         for s in stages(model)
     ]
-    maps = attention_maps(model, x)
+    attention = _capture_attention(model, x, None, lambda args, output: list(args[0].shape[1:]))
     notes = ["FLOPs: torch.utils.flop_counter (matmul/conv; 1 MAC = 2 FLOPs), per image, forward only"]
     if any("_scaled_dot_product_flash_attention_for_cpu" in op for op in flops["by_op"]):
         notes.append("fused CPU attention (aten._scaled_dot_product_flash_attention_for_cpu) counted with a "
@@ -485,7 +487,7 @@ def anatomy(model: nn.Module, x: torch.Tensor | None = None, name: str | None = 
         stages=rows,
         talking_heads=talking_heads(model),
         layerscale=layerscale(model, x),
-        attention={k: list(v.shape[1:]) for k, v in maps.items()},
+        attention=attention,
         notes=notes,
     )
 

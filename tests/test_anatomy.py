@@ -254,3 +254,14 @@ def test_cli_user_errors(argv, message, capsys):
     assert kit_main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_attention_maps_of_chosen_blocks(cait):
+    maps = A.attention_maps(cait, image(), blocks=["blocks_token_only.1"])
+    assert list(maps) == ["blocks_token_only.1"]
+    with pytest.raises(ValueError, match="no attention block named"):
+        A.attention_maps(cait, image(), blocks=["blocks.99"])
+    cait.train()
+    A.attention_maps(cait, image())
+    assert cait.training  # the model's mode is put back
+    cait.eval()
