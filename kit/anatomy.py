@@ -152,8 +152,11 @@ def _custom_flop_formulas() -> dict:
     """Formulas for ops torch's table lacks: the fused CPU SDPA kernel (where this torch has the op)."""
     from torch.utils.flop_counter import flop_registry
 
-    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    if op is None or op in flop_registry:
+    try:  # torch >= 2.3; older torch runs CPU SDPA through ops its table already has
+        op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    except (AttributeError, RuntimeError):
+        return {}
+    if op in flop_registry:
         return {}
     return {op: _sdpa_flops}
 

@@ -342,7 +342,7 @@ def _create_workshop(pretrained: bool = False, **kwargs) -> Cait:
         patch_size=4,
         num_classes=10,
         embed_dim=128,
-        depth=6,
+        depth=4,
         num_heads=4,
         mlp_ratio=4.0,
         init_values=0.1,
@@ -353,9 +353,11 @@ def _create_workshop(pretrained: bool = False, **kwargs) -> Cait:
 
 @register_model
 def cait_workshop_32(pretrained: bool = False, **kwargs) -> Cait:
-    """CaiT for 32x32 inputs that trains on the digits set in about a minute on 2 CPU cores.
+    """CaiT for 32x32 inputs, sized to train on the digits set in about a minute on 2 CPU cores.
 
-    Patch 4 gives 8x8 = 64 tokens, so attention stays cheap. A shallow trunk learns best with a large
-    LayerScale init: the CaiT authors use 0.1 up to depth 18 and 1e-5/1e-6 only for 24+ blocks.
+    Patch 4 gives 8x8 = 64 tokens, so attention stays cheap; 4 talking-heads blocks of width 128 and
+    the usual 2 class-attention blocks (1.21 M parameters). LayerScale starts at 0.1, the CaiT authors'
+    value for shallow nets (1e-5/1e-6 is for 24+ blocks); 1.0 trained unstably here
+    (bench/bench_cait_workshop.py: 12 epochs reach 96 % val top-1 with init 0.1, 33 % with 1.0).
     """
     return _offline("cait_workshop_32", _create_workshop)(pretrained=pretrained, **kwargs)
