@@ -137,6 +137,12 @@ def time_bare(cfg: dict, dev: device.Device, warmup: int) -> float:
     return time.perf_counter() - t0
 
 
+def default_batch(img_size: int, dev: device.Device) -> int:
+    """Small enough for a CPU to finish the default set in minutes; x8 on accelerators."""
+    batch = 64 if img_size <= 32 else 4 if img_size <= 224 else 2
+    return batch if dev.type == "cpu" else batch * 8
+
+
 def default_models(dev: device.Device, include_all: bool) -> list[str]:
     names = list_kit_models()
     if include_all or dev.type != "cpu":
@@ -149,8 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--models", nargs="*", help="default: every registered model (<= 224 px on a CPU)")
     p.add_argument("--all", action="store_true", help="on a CPU too, every registered model")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 64 at 32 px, 8 at 224 px, 4 above (x4 on accelerators)")
-    p.add_argument("--steps", type=int, default=6, help="timed steps after warm-up")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64 at 32 px, 4 at 224 px, 2 above (x8 on accelerators)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps after warm-up")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2, help="alternating kit/bare rounds; the fastest of each counts")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -172,7 +178,7 @@ def main(argv=None) -> int:
         folders: dict[int, Path] = {}
         for name in models:
             img = int(timm.get_pretrained_cfg(name).input_size[-1])
-            batch = args.batch_size or ({32: 64}.get(img, 8 if img <= 224 else 4) * (1 if dev.type == "cpu" else 4))
+            batch = args.batch_size or default_batch(img, dev)
             steps = args.warmup + args.steps
             if img not in folders:
                 folders[img] = write_images(Path(tmp) / f"px{img}", img, max(10, batch * steps))

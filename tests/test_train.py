@@ -381,3 +381,20 @@ def test_imagenet_recipes_run_end_to_end_on_small_images(name, shrink, images, t
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["recipe"]["data"]["train"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
     assert config["recipe"]["mixup"]["cutmix_alpha"] == 1.0
+
+
+def test_cli_flags_map_onto_the_recipe():
+    from kit.cli import COMMANDS, build_parser
+    from kit.train import config_from_args
+
+    parser = build_parser(COMMANDS, "kit", "", "train")
+    args = parser.parse_args(["train", "--recipe", "workshop_cait", "--amp", "--resume", "--batch-size", "32", "--lr", "1e-3",
+                              "--max-steps", "100", "--save-every", "10", "--no-ema", "--set", "grad_clip=None"])
+    cfg = config_from_args(args)
+    assert cfg["amp"] == "auto" and cfg["run"]["resume"] is True and cfg["batch_size"] == 32
+    assert cfg["optimizer"]["lr"] == 1e-3 and cfg["run"]["max_steps"] == 100 and cfg["run"]["save_every"] == 10
+    assert cfg["ema"]["enabled"] is False and cfg["grad_clip"] is None and cfg["run"]["progress"] is True
+    args = parser.parse_args(["train", "--recipe", "workshop_cait", "--amp", "bf16", "--resume", "runs/x/last.pth", "--no-progress"])
+    cfg = config_from_args(args)
+    assert cfg["amp"] == "bf16" and cfg["run"]["resume"] == "runs/x/last.pth" and cfg["run"]["progress"] is False
+    assert cfg["ema"]["enabled"] is recipes.get_recipe("workshop_cait")["ema"]["enabled"]
