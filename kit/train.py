@@ -1,0 +1,736 @@
+"""``kit train``: one training loop for HiViT and CaiT, to be read top to bottom.
+
+    kit train --recipe workshop_hivit                      # 32x32 digits, CPU, about a minute
+    kit train --recipe cait_s24_in1k --data /data/imagenet --max-steps 100    # ModelZoo alignment run
+    torchrun --nproc-per-node 8 -m kit train --recipe hivit_base_in1k --data /data/imagenet
+
+From Python (a notebook draws a live loss curve from ``on_step``)::
+
+    from kit.recipes import resolve
+    from kit.train import train
+    result = train(resolve("workshop_hivit", {"epochs": 3}), callbacks=[my_plot])
+
+What is whose: timm builds the model, the optimizer (no weight decay on norms, biases, position
+embeddings and relative-position tables), the cosine schedule with warm-up, Mixup/CutMix, the
+losses and the EMA; torchvision reads the images (:mod:`kit.data`); the device shim
+(:mod:`kit.device`) supplies autocast, the grad scaler and the DDP backend; the recipe
+(:mod:`kit.recipes`) holds every number. This file only wires them together in one loop.
+
+Reproducibility, and why resume is exact
+----------------------------------------
+All randomness is a function of ``(seed, rank, step)`` or ``(seed, epoch, sample index)``:
+
+* the order of the images in an epoch comes from a generator seeded by ``(seed, epoch)``;
+* each image's augmentation from generators seeded by ``(seed, epoch, index)`` (kit.data);
+* Mixup/CutMix, drop-path and dropout from the global generators, re-seeded from
+  ``(seed, rank, step)`` before every step (so ranks differ from one another, as in DeiT's
+  ``seed + rank``, and a step's draws do not depend on what ran before it).
+
+A checkpoint holds the model, optimizer, scheduler, grad scaler, EMA, every RNG state, the
+position inside the epoch and the byte length of both logs. ``--resume`` restores them, cuts the
+logs back to the checkpoint and skips the batches already consumed without loading them; on the CPU
+a run killed at any moment (SIGKILL included) and resumed logs exactly the per-step losses of an
+uninterrupted run (tests/test_train.py kills one to check). On GPUs, kernels that are not
+deterministic can still make the two differ in the last digits.
+
+Multi-process runs
+------------------
+Under ``torchrun`` every process trains on its shard of each global batch (``--batch-size`` is per
+process, so the global batch is ``batch_size x world_size``); the learning rate is scaled by the
+global batch (DeiT's rule, stated in train.log); the logged loss is the mean over all processes;
+only rank 0 writes files. The per-rank seeds above mean that Mixup and drop-path draw differently
+on each rank; with those off, a 2-process run follows the loss curve of a 1-process run with the
+same global batch to float rounding (tested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from kit import data, device, recipes
+from kit.atomic import atomic_torch_save, atomic_write_text
+from kit.errors import UserError
+from kit.runlog import RunLog
+
+CHECKPOINT_FORMAT = "vitkit-train-1"
+#: With a grad scaler, a non-finite loss skips the step; this many in a row stop the run.
+MAX_SKIPPED_IN_A_ROW = 20
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (``on_step`` / ``on_eval`` records are in metrics.jsonl too)."""
+
+    out_dir: str
+    steps: int  # optimizer steps done, counting those before a resume
+    epochs_completed: int
+    val_acc1: Optional[float]  # last validation, in %
+    val_acc5: Optional[float]
+    val_loss: Optional[float]
+    best_acc1: Optional[float]
+    train_seconds: float  # wall-clock of this call's loop, validation included, set-up excluded
+    images_per_s: float  # mean training throughput of this call (all processes together)
+    last_loss: Optional[float]
+    stopped: str  # "completed" (all epochs) or "max_steps"
+    skipped_files: list[str] = field(default_factory=list)
+    config: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass
+class Position:
+    """Where a run is: ``batch`` batches of epoch ``epoch`` are done, ``step`` optimizer steps in all."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the pieces (each from its library)
+# ---------------------------------------------------------------------------------------------
+
+
+def build_model(model_cfg: Mapping, num_classes: int, img_size: int) -> torch.nn.Module:
+    """``timm.create_model`` for the recipe's model (``import kit`` registered the kit's models)."""
+    import timm
+
+    import kit.models  # noqa: F401  (registers HiViT and the workshop models)
+
+    name = model_cfg["name"]
+    kwargs = {"img_size": img_size, **(model_cfg.get("kwargs") or {})}
+    if not timm.is_model(name):
+        raise UserError(f"unknown model {name!r} in the recipe; `kit models` lists the kit's models")
+    return timm.create_model(name, num_classes=num_classes, drop_path_rate=float(model_cfg.get("drop_path_rate") or 0.0), **kwargs)
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    """``pos_embed`` matches ``pos_embed`` and ``blocks.3.attn.pos_embed``; shell wildcards work too."""
+    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, f"*.{p}") for p in patterns)
+
+
+def no_decay_names(model: torch.nn.Module, patterns: Iterable[str]) -> list[str]:
+    """Full names of the parameters the recipe or ``model.no_weight_decay()`` exempt from decay."""
+    patterns = list(patterns) + list(getattr(model, "no_weight_decay", lambda: ())())
+    return [n for n, _ in model.named_parameters() if _matches(n, patterns)]
+
+
+def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float) -> torch.optim.Optimizer:
+    """timm's optimizer; 1-D parameters (norms, biases) and the named ones get no weight decay."""
+    from timm.optim import create_optimizer_v2, param_groups_weight_decay
+
+    wd = float(opt_cfg.get("weight_decay") or 0.0)
+    groups = param_groups_weight_decay(model, wd, no_weight_decay_list=no_decay_names(model, opt_cfg.get("no_decay", ())))
+    kwargs = {k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k]) for k in ("betas", "eps", "momentum") if opt_cfg.get(k) is not None}
+    return create_optimizer_v2(groups, opt=opt_cfg["opt"], lr=lr, weight_decay=wd, **kwargs)
+
+
+def warmup_start(sched_cfg: Mapping, lr: float) -> float:
+    """The warm-up's first lr: absolute (DeiT's warmup_lr) or a factor of the lr (mmpretrain's start_factor)."""
+    if sched_cfg.get("warmup_factor") is not None:
+        return lr * float(sched_cfg["warmup_factor"])
+    return float(sched_cfg.get("warmup_lr") or 0.0)
+
+
+def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps_per_epoch: int):
+    """timm's cosine schedule with linear warm-up, in steps (or in epochs where the recipe says so)."""
+    from timm.scheduler import CosineLRScheduler
+
+    if sched_cfg.get("sched", "cosine") != "cosine":
+        raise UserError(f"schedule.sched {sched_cfg['sched']!r}: only 'cosine' is wired in the kit")
+    per_step = not sched_cfg.get("step_on_epochs", False)
+    unit = steps_per_epoch if per_step else 1
+    warmup = int(round(float(sched_cfg.get("warmup_epochs") or 0) * unit))
+    prefix = bool(sched_cfg.get("warmup_prefix", False))
+    length = int(round((epochs - float(sched_cfg.get("cooldown_epochs") or 0)) * unit)) - (warmup if prefix else 0)
+    return CosineLRScheduler(
+        optimizer,
+        t_initial=max(1, length),
+        lr_min=float(sched_cfg.get("min_lr") or 0.0),
+        warmup_t=warmup,
+        warmup_lr_init=warmup_start(sched_cfg, lr),
+        warmup_prefix=prefix,
+        t_in_epochs=not per_step,
+    )
+
+
+def build_criterion(cfg: Mapping, num_classes: int):
+    """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing."""
+    from timm.data import Mixup
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+    smoothing = float(cfg.get("label_smoothing") or 0.0)
+    mix = cfg.get("mixup") or {}
+    if mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax")):
+        if int(cfg["batch_size"]) % 2:
+            raise UserError(f"Mixup/CutMix mixes pairs within a batch: --batch-size must be even, not {cfg['batch_size']}")
+        return Mixup(**mix, label_smoothing=smoothing, num_classes=num_classes), SoftTargetCrossEntropy()
+    if smoothing > 0:
+        return None, LabelSmoothingCrossEntropy(smoothing)
+    return None, torch.nn.CrossEntropyLoss()
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes, checkpoints, config.json
+# ---------------------------------------------------------------------------------------------
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size); (0, 0, 1) outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size()
+    return 0, 0, 1
+
+
+@contextlib.contextmanager
+def distributed(device_spec: str = "auto"):
+    """Under torchrun (``WORLD_SIZE`` > 1): bind to card ``LOCAL_RANK``, join the group, leave it after."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+        yield
+        return
+    dev = device.resolve(device_spec).set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=dev.dist_backend)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _global_mean(value: torch.Tensor, world: int) -> float:
+    value = value.detach().float()
+    if world > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world
+    return float(value.item())
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A kit training checkpoint, loaded with ``weights_only=True``; a clear error for anything else."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"nothing to resume: {path} does not exist (no checkpoint was saved yet); run without --resume") from None
+    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
+        raise UserError(f"cannot load checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a vitkit training checkpoint (written by `kit train`), so it cannot be resumed")
+    return ckpt
+
+
+def _check_same_model(ckpt: Mapping, path: Path, name: str, num_classes: int) -> None:
+    if ckpt["model_name"] != name or ckpt["num_classes"] != num_classes:
+        raise UserError(
+            f"{path} was written for model {ckpt['model_name']} with {ckpt['num_classes']} classes "
+            f"(recipe {ckpt.get('recipe')}), but this run builds {name} with {num_classes} classes. "
+            "Resume with the recipe that wrote it, or start a fresh run in another --out"
+        )
+
+
+def _resume_path(resume: Any, out: Path) -> Path:
+    if resume is True or resume in ("", "auto"):
+        return out / "last.pth"
+    path = Path(str(resume))
+    return path / "last.pth" if path.is_dir() else path
+
+
+def _environment(dev: device.Device, world: int) -> dict:
+    import numpy
+    import timm
+    import torchvision
+
+    import kit
+
+    return {
+        "kit": kit.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "numpy": numpy.__version__,
+        "device": dev.describe(),
+        "world_size": world,
+        "torch_threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _is_oom(e: BaseException) -> bool:
+    types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    text = str(e).lower()
+    return isinstance(e, types) or (isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text))
+
+
+@contextlib.contextmanager
+def friendly_errors(dev: device.Device, batch_size: int, where: str):
+    """Turn running out of memory into a message that says what to change (exit code 2)."""
+    try:
+        yield
+    except Exception as e:
+        if not _is_oom(e):
+            raise
+        raise UserError(
+            f"out of memory on {dev} {where} with --batch-size {batch_size} per process: "
+            "use a smaller --batch-size (the lr follows it), or --amp to halve activation memory"
+        ) from None
+
+
+@torch.no_grad()
+def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dict, list[str]]:
+    """Loss, top-1 and top-5 accuracy (%) over the whole split, summed exactly over processes."""
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=dev.torch_device)  # loss, top1, top5, count
+    skipped: list[str] = []
+    for images, labels, skip in data.clean_errors(loader):
+        skipped += skip
+        images = images.to(dev.torch_device, non_blocking=True)
+        labels = labels.to(dev.torch_device, non_blocking=True)
+        with dev.autocast(policy):
+            logits = model(images)
+        k = min(5, logits.shape[1])
+        hits = logits.float().topk(k, dim=1).indices == labels[:, None]
+        sums += torch.stack(
+            [
+                F.cross_entropy(logits.float(), labels, reduction="sum").double(),
+                hits[:, 0].sum().double(),
+                hits.any(dim=1).sum().double(),
+                torch.tensor(float(len(labels)), dtype=torch.float64, device=sums.device),
+            ]
+        )
+    if world > 1:
+        dist.all_reduce(sums)
+    loss, top1, top5, n = sums.tolist()
+    n = max(n, 1.0)
+    return {"loss": loss / n, "acc1": 100.0 * top1 / n, "acc5": 100.0 * top5 / n, "images": int(n)}, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
+    """Train as ``config`` (a resolved recipe dict, or a recipe name) says; return what came of it.
+
+    ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
+    with the same dicts that go to metrics.jsonl.
+    """
+    from timm.utils import ModelEmaV3
+    from tqdm.auto import tqdm
+
+    cfg = recipes.resolve(config)
+    run = cfg["run"]
+    rank, local_rank, world = dist_info()
+    main = rank == 0
+    dev = device.resolve(run["device"])
+    if world > 1:
+        dev = dev.set_device(local_rank)
+    out = Path(run["out"])
+    seed = int(cfg["seed"])
+    batch_size = int(cfg["batch_size"])
+    epochs = int(cfg["epochs"])
+
+    # -- where we start from -------------------------------------------------------------------
+    ckpt, ckpt_path = None, None
+    if run["resume"]:
+        ckpt_path = _resume_path(run["resume"], out)
+        ckpt = load_checkpoint(ckpt_path)
+    elif (out / "last.pth").exists():
+        if not run["overwrite"]:
+            raise UserError(
+                f"{out} already holds a run ({out / 'last.pth'}); pass --resume to continue it, "
+                "--overwrite to start again from scratch, or choose another --out"
+            )
+        if main:
+            for stale in ("last.pth", "best.pth"):
+                (out / stale).unlink(missing_ok=True)
+
+    # -- data ----------------------------------------------------------------------------------
+    loaders = data.build_loaders(
+        cfg["data"],
+        batch_size=batch_size,
+        eval_batch_size=cfg.get("eval_batch_size"),
+        seed=seed,
+        rank=rank,
+        world_size=world,
+        skip_corrupt=bool(run["skip_corrupt"]),
+        with_val=bool(cfg.get("eval_every")),
+        pin_memory=dev.type == "cuda",
+    )
+    num_classes = int(cfg["model"].get("num_classes") or loaders.num_classes)
+    if num_classes < loaders.num_classes:
+        raise UserError(f"the recipe's model has {num_classes} classes but {loaders.train_source} has {loaders.num_classes}")
+    steps_per_epoch = loaders.steps_per_epoch
+    total_steps = epochs * steps_per_epoch
+    stop_at = min(total_steps, int(run["max_steps"])) if run["max_steps"] else total_steps
+
+    # -- model, optimizer, schedule, precision, loss ----------------------------------------------
+    dev.seed(seed)  # the same initial weights in every process (DDP broadcasts rank 0's anyway)
+    model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"]))
+    if ckpt is not None:
+        _check_same_model(ckpt, ckpt_path, cfg["model"]["name"], num_classes)
+    model.to(dev.torch_device)
+    lr, lr_rule = recipes.scaled_lr(cfg, world)
+    optimizer = build_optimizer(model, cfg["optimizer"], lr)
+    scheduler = build_scheduler(optimizer, cfg["schedule"], lr, epochs, steps_per_epoch)
+    policy = dev.amp_policy(cfg.get("amp", "none"))
+    scaler = dev.grad_scaler(policy)
+    ema_cfg = cfg.get("ema") or {}
+    ema = ModelEmaV3(model, decay=float(ema_cfg["decay"])) if ema_cfg.get("enabled") else None
+    mixup_fn, criterion = build_criterion(cfg, num_classes)
+    grad_clip = float(cfg["grad_clip"]) if cfg.get("grad_clip") else None
+
+    # -- resume ----------------------------------------------------------------------------------
+    pos, best_acc1, skipped_files, log_offsets = Position(), None, set(), None
+    if ckpt is not None:
+        try:
+            model.load_state_dict(ckpt["model"])
+            if ema is not None and ckpt.get("ema") is not None:
+                ema.load_state_dict(ckpt["ema"])
+        except RuntimeError as e:
+            raise UserError(f"{ckpt_path} does not fit {cfg['model']['name']}: {str(e).splitlines()[0]}") from None
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        if main:
+            dev.set_rng_state(ckpt["rng"])
+        pos = Position(**ckpt["position"])
+        best_acc1 = ckpt.get("best_acc1")
+        skipped_files = set(ckpt.get("skipped_files", []))
+        if ckpt_path.resolve().parent == out.resolve():
+            log_offsets = ckpt["log_offsets"]
+
+    train_model = model
+    if world > 1:
+        ids = [dev.index] if dev.type in ("cuda", "sdaa") and dev.index is not None else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.get("compile"):
+        train_model = torch.compile(train_model)
+
+    # -- the run folder ---------------------------------------------------------------------------
+    log = RunLog(out, enabled=main, resume_offsets=log_offsets)
+    n_params = sum(p.numel() for p in model.parameters())
+    derived = {
+        "lr": lr,
+        "lr_rule": lr_rule,
+        "warmup_lr": warmup_start(cfg["schedule"], lr),
+        "world_size": world,
+        "global_batch": batch_size * world,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "stop_at_step": stop_at,
+        "num_classes": num_classes,
+        "parameters": n_params,
+        "precision": policy.describe(),
+        "data": loaders.info,
+        "resumed_from": asdict(pos) if ckpt is not None else None,
+    }
+    if main:
+        atomic_write_text(
+            out / "config.json",
+            json.dumps({"recipe": cfg, "derived": derived, "environment": _environment(dev, world)}, indent=2, default=str) + "\n",
+        )
+
+    def say(text: str) -> None:
+        if main:
+            log.info(text)
+            tqdm.write(text)
+
+    if ckpt is None:
+        say(f"vitkit train: recipe {cfg['name']}: {cfg.get('description', '')}")
+    else:
+        say(f"resumed from {ckpt_path} at step {pos.step} (epoch {pos.epoch}, batch {pos.batch})")
+        if ckpt.get("global_batch") != batch_size * world or ckpt.get("steps_per_epoch") != steps_per_epoch:
+            say(
+                f"warning: the checkpoint was written with global batch {ckpt.get('global_batch')} and "
+                f"{ckpt.get('steps_per_epoch')} steps/epoch, this run has {batch_size * world} and {steps_per_epoch}: "
+                "it will not repeat the original run"
+            )
+    say(f"model {cfg['model']['name']}: {n_params:,} parameters, {num_classes} classes, drop_path {cfg['model'].get('drop_path_rate')}")
+    say(f"data: {loaders.info['train']} ({loaders.info['train_images']} images); val: {loaders.info['val']} ({loaders.info['val_images']} images)")
+    say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
+    say(f"precision: {policy.describe()}")
+    say(lr_rule)
+    sched = cfg["schedule"]
+    say(
+        f"schedule: cosine to {sched.get('min_lr')}, warm-up {sched.get('warmup_epochs')} epochs from {derived['warmup_lr']:.3g}, "
+        f"stepped per {'epoch' if sched.get('step_on_epochs') else 'iteration'}; "
+        f"{steps_per_epoch} steps/epoch x {epochs} epochs = {total_steps} steps"
+        + (f", stopping after step {stop_at}" if stop_at < total_steps else "")
+    )
+
+    # -- helpers that close over the run -----------------------------------------------------------
+    def save_checkpoint(at: Position) -> None:
+        if not main:
+            return
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "recipe": cfg["name"],
+            "model_name": cfg["model"]["name"],
+            "num_classes": num_classes,
+            "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": dev.rng_state(),
+            "position": asdict(at),
+            "best_acc1": best_acc1,
+            "skipped_files": sorted(skipped_files),
+            "log_offsets": log.offsets(),
+            "global_batch": batch_size * world,
+            "steps_per_epoch": steps_per_epoch,
+        }
+        atomic_torch_save(state, out / "last.pth")
+
+    def note_skipped(paths: list[str]) -> None:
+        for p in paths:
+            if p not in skipped_files:
+                skipped_files.add(p)
+                say(f"skipped unreadable image {p} ({len(skipped_files)} so far)")
+
+    def emit(kind: str, record: dict) -> None:
+        if not main:
+            return
+        (log.step if kind == "step" else log.eval)(record)
+        for cb in callbacks:
+            fn = getattr(cb, f"on_{kind}", None)
+            if fn is not None:
+                fn(record)
+
+    # -- train -----------------------------------------------------------------------------------
+    save_every = int(run["save_every"] or 0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    last_eval: dict = {}
+    last_loss, step, bad_in_a_row = None, pos.step, 0
+    images_seen, stopped = 0, "completed"
+    bar = tqdm(total=stop_at, initial=min(step, stop_at), desc=cfg["name"], unit="step", dynamic_ncols=True, disable=not (main and run["progress"]))
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(pos.epoch, epochs):
+            first = pos.batch if epoch == pos.epoch else 0
+            last = min(steps_per_epoch, first + max(0, stop_at - step))  # this epoch runs batches [first, last)
+            if first < steps_per_epoch and step >= stop_at:
+                break  # (a resumed epoch with all its batches done still gets its validation below)
+            if first < last:
+                loaders.train_sampler.set_epoch(epoch, skip=first * batch_size)
+                scheduler.step(epoch)  # acts only when the schedule is stepped per epoch (DeiT)
+                train_model.train()
+                t_last = time.perf_counter()
+                batches = data.clean_errors(loaders.train)
+                for i in range(first, last):
+                    with friendly_errors(dev, batch_size, f"at step {step}"):
+                        images, labels, skipped = next(batches)
+                        note_skipped(skipped)
+                        scheduler.step_update(step)  # the lr of this step (per-iteration schedules)
+                        dev.seed(data.derive_seed(seed, rank, step) % 2**63)  # mixup, drop-path, dropout
+                        images = images.to(dev.torch_device, non_blocking=True)
+                        labels = labels.to(dev.torch_device, non_blocking=True)
+                        if mixup_fn is not None:
+                            images, labels = mixup_fn(images, labels)
+
+                        with dev.autocast(policy):
+                            logits = train_model(images)
+                            loss = criterion(logits, labels)
+
+                        grad_norm, stepped = None, True
+                        if scaler is None:
+                            loss.backward()
+                            if grad_clip:
+                                grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                            optimizer.step()
+                        else:
+                            scaler.scale(loss).backward()
+                            if grad_clip:
+                                scaler.unscale_(optimizer)
+                                grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+                            scale = scaler.get_scale()
+                            scaler.step(optimizer)  # skipped by the scaler when gradients are inf/NaN
+                            scaler.update()
+                            stepped = scaler.get_scale() >= scale
+                        optimizer.zero_grad(set_to_none=True)
+                        if ema is not None and stepped:
+                            ema.update(model, step=step)
+                        last_loss = _global_mean(loss, world)
+
+                    now = time.perf_counter()
+                    record = {
+                        "step": step,
+                        "epoch": epoch,
+                        "iter": i,
+                        "loss": last_loss,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "images_per_s": batch_size * world / max(now - t_last, 1e-9),
+                        "time": now - t_last,
+                        "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                    }
+                    if not stepped:
+                        record["skipped_step"] = True
+                    t_last = now
+                    images_seen += batch_size * world
+                    emit("step", record)
+                    bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{record['lr']:.2e}", img_s=f"{record['images_per_s']:.0f}", refresh=False)
+                    bar.update()
+
+                    if not math.isfinite(last_loss):
+                        bad_in_a_row += 1
+                        if scaler is None or bad_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                            saved = _saved_step(out)
+                            kept = "none was saved" if saved is None else f"{out / 'last.pth'} (step {saved})"
+                            raise NonFiniteLoss(
+                                f"the loss is {last_loss} at step {step} (epoch {epoch}, iteration {i})"
+                                + (f", {bad_in_a_row} steps in a row" if scaler is not None else "")
+                                + f"; training stopped. Last good checkpoint: {kept}. Lower --lr, keep gradient "
+                                "clipping on (--set grad_clip=1.0), or train in fp32 (--amp none)"
+                            )
+                    else:
+                        bad_in_a_row = 0
+                    step += 1
+                    if save_every and step % save_every == 0:
+                        save_checkpoint(Position(epoch, i + 1, step))
+                if last < steps_per_epoch:  # --max-steps ended the run inside this epoch
+                    stopped = "max_steps"
+                    save_checkpoint(Position(epoch, last, step))
+                    break
+
+            # -- end of an epoch: validate, keep the best, checkpoint -------------------------------
+            done = epoch + 1
+            if loaders.val is not None and (done % int(cfg["eval_every"]) == 0 or done == epochs):
+                with friendly_errors(dev, batch_size, "in validation"):
+                    metrics, skipped = evaluate(model, loaders.val, dev, policy, world)
+                    note_skipped(skipped)
+                    last_eval = {"split": "val", "epoch": epoch, "step": step, **metrics}
+                    emit("eval", last_eval)
+                    if ema is not None and ema_cfg.get("validate"):
+                        ema_metrics, _ = evaluate(ema.module, loaders.val, dev, policy, world)
+                        emit("eval", {"split": "val_ema", "epoch": epoch, "step": step, **ema_metrics})
+                say(f"epoch {epoch}: val acc1 {metrics['acc1']:.2f} %  acc5 {metrics['acc5']:.2f} %  loss {metrics['loss']:.4f}")
+                if best_acc1 is None or metrics["acc1"] > best_acc1:
+                    best_acc1 = metrics["acc1"]
+                    if main:
+                        best = {"format": CHECKPOINT_FORMAT + "-weights", "recipe": cfg["name"], "model_name": cfg["model"]["name"],
+                                "num_classes": num_classes, "model": model.state_dict(),
+                                "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "step": step, "acc1": best_acc1}
+                        atomic_torch_save(best, out / "best.pth")
+            save_checkpoint(Position(done, 0, step))
+    finally:
+        bar.close()
+        train_seconds = time.perf_counter() - t_start
+        log.close()
+
+    if step >= total_steps:
+        stopped = "completed"
+    elif stop_at < total_steps and step >= stop_at:
+        stopped = "max_steps"
+    if skipped_files and main:
+        tqdm.write(f"{len(skipped_files)} unreadable image(s) skipped (listed in {out / 'train.log'})")
+    return TrainResult(
+        out_dir=str(out),
+        steps=step,
+        epochs_completed=step // steps_per_epoch,
+        val_acc1=last_eval.get("acc1"),
+        val_acc5=last_eval.get("acc5"),
+        val_loss=last_eval.get("loss"),
+        best_acc1=best_acc1,
+        train_seconds=train_seconds,
+        images_per_s=images_seen / train_seconds if train_seconds > 0 else 0.0,
+        last_loss=last_loss,
+        stopped=stopped,
+        skipped_files=sorted(skipped_files),
+        config=cfg,
+    )
+
+
+def _saved_step(out: Path) -> Optional[int]:
+    """The step of ``out/last.pth``, or None when there is none (for the non-finite-loss message)."""
+    try:
+        return int(torch.load(out / "last.pth", map_location="cpu", weights_only=True)["position"]["step"])
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# `kit train`
+# ---------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(recipes.list_recipes())
+    parser.add_argument("--recipe", metavar="NAME", help=f"a recipe ({names}) or a JSON recipe file")
+    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    o = parser.add_argument_group("overrides (win over the recipe)")
+    o.add_argument("--data", metavar="DIR", help="dataset folder (train/, val/, optional meta/*.txt)")
+    o.add_argument("--out", metavar="DIR", help="run folder (default runs/<recipe>)")
+    o.add_argument("--epochs", type=int, metavar="N")
+    o.add_argument("--batch-size", type=int, metavar="N", help="per process; the global batch is this x the number of processes")
+    o.add_argument("--lr", type=float, help="base learning rate, scaled by global batch / optimizer.lr_base_batch")
+    o.add_argument("--unscale-lr", action="store_true", help="use --lr (or the recipe's lr) as is, without batch scaling")
+    o.add_argument("--device", metavar="DEV", help="auto, cpu, cuda[:N], sdaa[:N], mps (default auto)")
+    o.add_argument("--amp", nargs="?", const="auto", choices=device.AMP_CHOICES, metavar="MODE",
+                   help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)")
+    o.add_argument("--seed", type=int, metavar="N")
+    o.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (ModelZoo alignment: 100)")
+    o.add_argument("--save-every", type=int, metavar="K", help="also write last.pth every K steps")
+    o.add_argument("--resume", nargs="?", const=True, metavar="CKPT", help="continue from <out>/last.pth (or CKPT)")
+    o.add_argument("--overwrite", action="store_const", const=True, help="start afresh in an --out that holds a run")
+    o.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes")
+    o.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
+    o.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA on/off")
+    o.add_argument("--skip-corrupt", action="store_const", const=True, help="skip and count unreadable images")
+    o.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    o.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any recipe value, e.g. optimizer.weight_decay=0.1")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    if not args.recipe:
+        raise UserError(f"--recipe is required; one of: {', '.join(recipes.list_recipes())} (or a JSON recipe file)")
+    overrides = {flag: getattr(args, flag, None) for flag in recipes.FLAG_KEYS}
+    overrides["unscale_lr"] = args.unscale_lr
+    return recipes.resolve(args.recipe, overrides, args.set)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        width = max(len(n) for n in recipes.list_recipes())
+        for name in recipes.list_recipes():
+            print(f"{name:<{width}}  {recipes.describe(name)}")
+        return 0
+    cfg = config_from_args(args)
+    with distributed(cfg["run"]["device"]):
+        rank = dist_info()[0]
+        result = train(cfg)
+    if rank == 0:
+        acc = f"val acc1 {result.val_acc1:.2f} % (best {result.best_acc1:.2f} %)" if result.val_acc1 is not None else "no validation"
+        print(
+            f"done ({result.stopped}): {result.steps} steps, {acc}, last loss {result.last_loss}, "
+            f"{result.train_seconds:.1f} s, {result.images_per_s:.1f} images/s; run folder {result.out_dir}"
+        )
+    return 0
