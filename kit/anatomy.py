@@ -702,6 +702,60 @@ def format_report(report: Anatomy) -> str:
     return "\n".join(lines)
 
 
+def plot_patch_grid(image, patch_size: int = 16, inner_patches: int = 4):
+    """An image with CaiT's main-token grid (left) and HiViT's grid of inner patches inside each main token (right)."""
+    import numpy as np
+
+    img = np.asarray(image)
+    h, w = img.shape[:2]
+    inner = patch_size // inner_patches
+    fig = _figure(9, 4.6)
+    left, right = fig.subplots(1, 2)
+    for ax, title in ((left, f"main tokens: {patch_size}x{patch_size} px (CaiT, HiViT's main stage)"),
+                      (right, f"HiViT stem: {inner_patches}x{inner_patches} inner patches of {inner}x{inner} px per token")):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for pos in range(0, max(h, w) + 1, inner):
+        right.axhline(pos - 0.5, color="tab:orange", lw=0.5, alpha=0.8)
+        right.axvline(pos - 0.5, color="tab:orange", lw=0.5, alpha=0.8)
+    for ax in (left, right):
+        for pos in range(0, max(h, w) + 1, patch_size):
+            ax.axhline(pos - 0.5, color="tab:red", lw=1.5)
+            ax.axvline(pos - 0.5, color="tab:red", lw=1.5)
+    fig.tight_layout()
+    return fig
+
+
+def masked_forward_times(model: nn.Module, mask_ratios: Sequence[float] = (0.0, 0.75), batch: int = 8,
+                         repeats: int = 5) -> dict[float, float]:
+    """Median seconds of one forward of ``model`` (a HiViT) keeping ``1 - ratio`` of the main tokens.
+
+    HiViT's stem never mixes tokens, so running it on the kept units only is exact (MAE-style
+    pre-training); the time it saves is the point of the architecture. Ratios are timed interleaved.
+    """
+    import statistics
+    import time
+
+    from kit.models.hivit import random_masking_ids
+
+    x = _input(model, batch=batch)
+    num_tokens = model.num_patches
+    generator = torch.Generator().manual_seed(0)
+    ids = {r: random_masking_ids(batch, num_tokens, r, generator=generator) for r in mask_ratios}
+    samples: dict[float, list[float]] = {r: [] for r in mask_ratios}
+    with _evaluating(model), torch.no_grad():
+        for r in mask_ratios:  # warm-up
+            model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
+        for _ in range(repeats):
+            for r in mask_ratios:
+                t0 = time.perf_counter()
+                model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
+                samples[r].append(time.perf_counter() - t0)
+    return {r: statistics.median(v) for r, v in samples.items()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a kit model name, e.g. cait_workshop_32, hivit_workshop_32, cait_s24_224")
     parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
