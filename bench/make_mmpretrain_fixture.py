@@ -113,7 +113,10 @@ def check_tiny224(MODELS) -> None:
         torch.save({"meta": {}, "state_dict": mm.state_dict()}, path)
         ours = timm.create_model("hivit_tiny_patch16_224", pretrained=True,
                                  pretrained_cfg_overlay=dict(file=str(path))).eval()
+    from kit.models.hivit import Attention
+
     for fused in (False, True):
+        Attention.sdpa_on_cpu_with_bias = fused  # really run SDPA for the fused line (CPU default: explicit)
         for m in ours.modules():
             if hasattr(m, "fused_attn"):
                 m.fused_attn = fused

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 
 import kit  # noqa: F401  (registers the models)
-from kit.models.hivit import HiViT, PatchMerge, random_masking_ids
+from kit.errors import UserError
+from kit.models.hivit import Attention, HiViT, PatchMerge, random_masking_ids
 
 DATA = Path(__file__).parent / "data"
 BIG = {  # name -> (reference parameter count with a 1000-class head, key list, default drop-path rate)
@@ -40,6 +41,13 @@ def no_network(monkeypatch):
 def small_model(**kw) -> HiViT:
     torch.manual_seed(0)
     return timm.create_model("hivit_workshop_32", **{**SMALL, **kw})
+
+
+@pytest.fixture(autouse=True)
+def sdpa_everywhere(monkeypatch):
+    """Let fused_attn=True really run SDPA on the CPU (by default the kit keeps the explicit path
+    there when a bias is present, as it is faster), so both paths are checked."""
+    monkeypatch.setattr(Attention, "sdpa_on_cpu_with_bias", True)
 
 
 def set_fused(model: nn.Module, fused: bool) -> None:
@@ -199,6 +207,7 @@ def test_mmpretrain_checkpoint_loads_strictly(tmp_path):
                               pretrained_cfg_overlay=dict(file=str(tmp_path / "bad.pth"), num_classes=5))
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # timm's table resize warns about its own indexing
 def test_mmpretrain_checkpoint_into_another_image_size():
     """Fine-tuning at another size: pos_embed and bias tables are resampled, index buffers rebuilt."""
     io = torch.load(DATA / "hivit_mmpretrain_32_io.pt", weights_only=True)
@@ -241,7 +250,7 @@ def test_other_class_count_drops_the_head(tmp_path):
 def test_pretrained_without_a_file_fails_clearly(tmp_path):
     with pytest.raises(RuntimeError, match="pretrained_cfg_overlay=dict\\(file="):
         timm.create_model("hivit_tiny_patch16_224", pretrained=True)
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
+    with pytest.raises(UserError, match="nope.pth: checkpoint file not found"):
         _load("hivit_workshop_32", tmp_path / "nope.pth")
 
 
@@ -364,3 +373,24 @@ def test_grad_checkpointing_gives_same_gradients():
         model(x).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_sdpa_runs_only_where_it_pays(monkeypatch):
+    import kit.models.hivit as hivit_module
+
+    calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(hivit_module.F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or sdpa(*a, **k))
+    x = torch.randn(1, 3, 32, 32)
+    model = small_model()
+    set_fused(model, True)
+    model(x)
+    assert len(calls) == 2  # forced (fixture): both attention blocks use SDPA
+    monkeypatch.setattr(Attention, "sdpa_on_cpu_with_bias", False)
+    calls.clear()
+    model(x)
+    assert not calls  # default on the CPU with a bias: explicit path
+    no_rpe = small_model(rpe=False)
+    set_fused(no_rpe, True)
+    no_rpe(x)
+    assert len(calls) == 2 and "relative_position_index" not in no_rpe.state_dict()
