@@ -1,7 +1,14 @@
 """Make the committed mmpretrain fixture for tests/test_hivit.py, and check real HiViT-tiny by hand.
 
 mmpretrain is NOT a dependency of the kit or of its tests. This script runs once, by hand, with
-mmpretrain 1.2.0 installed on the side (see the README of bench/ or the report of issue 3)::
+mmpretrain 1.2.0 installed on the side, outside the repo and the venv, e.g.::
+
+    python -m pip install --target /work/mm-site mmengine mmcv-lite
+    python -m pip install --target /work/mm-site --no-deps mmpretrain==1.2.0 importlib_metadata \
+        modelindex model-index ordered-set markdown einops zipp lazy_importer
+    # then delete any torch*/numpy*/PIL* copies pip put there, so the venv's are used
+
+and then::
 
     PYTHONPATH=$PWD:/work/mm-site python bench/make_mmpretrain_fixture.py            # writes tests/data/
     PYTHONPATH=$PWD:/work/mm-site python bench/make_mmpretrain_fixture.py --tiny224  # manual check only
