@@ -115,11 +115,11 @@ def test_shapes_recorded_for_every_stage(cait, hivit):
     assert shapes["norm"]["output"] == [2, N + 1, D] and shapes["head"]["output"] == [2, 10]
 
     shapes = A.stage_shapes(hivit, image())
-    dim = hivit.embed_dim
+    dim, n = hivit.embed_dim, hivit.num_patches
     assert {s.name for s in A.stages(hivit) if s.module is not None} <= set(shapes)
-    assert shapes["blocks.0"]["output"] == [1, N, 4, 4, dim // 4]  # 8x8 main tokens of 4x4 inner patches
-    assert shapes["blocks.2"]["output"] == [1, N, 2, 2, dim // 2]  # a merge halves the inner grid
-    assert shapes[f"blocks.{hivit.num_stem_modules}"]["inputs"] == [[1, N, dim]]
+    assert shapes["blocks.0"]["output"] == [1, n, 4, 4, dim // 4]  # n main tokens of 4x4 inner patches
+    assert shapes["blocks.2"]["output"] == [1, n, 2, 2, dim // 2]  # a merge halves the inner grid
+    assert shapes[f"blocks.{hivit.num_stem_modules}"]["inputs"] == [[1, n, dim]]
 
 
 # -------------------------------------------------------------------------------------- attention
@@ -142,10 +142,10 @@ def test_hivit_attention_maps_sum_to_one(hivit):
     maps = A.attention_maps(hivit, image())
     main = [f"blocks.{i}" for i in range(hivit.num_stem_modules, len(hivit.blocks))]
     assert list(maps) == main
-    heads = hivit.blocks[-1].attn.num_heads
+    heads, n = hivit.blocks[-1].attn.num_heads, hivit.num_patches
     for w in maps.values():
-        assert w.shape == (1, heads, N, N)
-        assert torch.allclose(w.sum(-1), torch.ones(1, heads, N), atol=1e-5)
+        assert w.shape == (1, heads, n, n)
+        assert torch.allclose(w.sum(-1), torch.ones(1, heads, n), atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["cait", "hivit"])

@@ -101,12 +101,12 @@ def test_tiny_real_forward_at_small_image_size():
 
 def test_workshop_model_defaults_and_shapes():
     model = timm.create_model("hivit_workshop_32")
-    assert model.num_classes == 10 and model.grid_size == (8, 8)
+    assert model.num_classes == 10 and model.grid_size == (4, 4)
     assert model.pretrained_cfg["input_size"] == (3, 32, 32)
-    assert model.patch_embed.proj.kernel_size == (1, 1)
+    assert model.patch_embed.proj.kernel_size == (2, 2)  # patch 8 = 4x4 inner patches of 2x2 pixels
     x = torch.randn(2, 3, 32, 32)
     feats = model.forward_features(x)
-    assert feats.shape == (2, 64, model.num_features)
+    assert feats.shape == (2, 16, model.num_features)
     assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
     assert model(x).shape == (2, 10)
     with pytest.raises(AssertionError):  # built for 32x32: another size is an error, not a silent resize

