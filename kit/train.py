@@ -495,7 +495,9 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
             "format": CHECKPOINT_FORMAT,
             "recipe": cfg["name"],
             "model_name": cfg["model"]["name"],
+            "model_kwargs": dict(cfg["model"].get("kwargs") or {}),
             "num_classes": num_classes,
+            "img_size": int(cfg["data"]["img_size"]),
             "model": model.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(),
@@ -637,7 +639,8 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
                     best_acc1 = metrics["acc1"]
                     if main:
                         best = {"format": CHECKPOINT_FORMAT + "-weights", "recipe": cfg["name"], "model_name": cfg["model"]["name"],
-                                "num_classes": num_classes, "model": model.state_dict(),
+                                "model_kwargs": dict(cfg["model"].get("kwargs") or {}), "num_classes": num_classes,
+                                "img_size": int(cfg["data"]["img_size"]), "model": model.state_dict(),
                                 "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "step": step, "acc1": best_acc1}
                         atomic_torch_save(best, out / "best.pth")
             save_checkpoint(Position(done, 0, step))

@@ -117,7 +117,8 @@ def test_run_folder_holds_what_the_issue_lists(images, tmp_path):
 
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"]["model"]["name"] == "vit_tiny_patch16_224"
-    assert config["derived"]["lr"] == pytest.approx(2e-3 * 8 / 64) and config["derived"]["world_size"] == 1
+    opt = recipes.get_recipe("workshop_hivit")["optimizer"]
+    assert config["derived"]["lr"] == pytest.approx(opt["lr"] * 8 / opt["lr_base_batch"]) and config["derived"]["world_size"] == 1
     assert {"torch", "timm", "device", "world_size"} <= config["environment"].keys()
 
     last = torch.load(out / "last.pth", weights_only=True)
