@@ -65,6 +65,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "out": None,  # None: runs/<recipe name>
     "device": "auto",
     "max_steps": None,  # stop after this many optimizer steps (the ModelZoo 100-iteration alignment run)
+    "max_epochs": None,  # stop (and validate) after this many epochs, keeping the schedule of "epochs"
     "save_every": 0,  # also write last.pth every K steps (0: only at the end of each epoch)
     "resume": False,  # True: <out>/last.pth; or a path to a checkpoint / run folder
     "overwrite": False,  # a fresh run into a folder that already holds one
@@ -410,6 +411,7 @@ FLAG_KEYS = {
     "amp": "amp",
     "seed": "seed",
     "max_steps": "run.max_steps",
+    "max_epochs": "run.max_epochs",
     "save_every": "run.save_every",
     "resume": "run.resume",
     "overwrite": "run.overwrite",

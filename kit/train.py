@@ -389,7 +389,11 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
         raise UserError(f"the recipe's model has {num_classes} classes but {loaders.train_source} has {loaders.num_classes}")
     steps_per_epoch = loaders.steps_per_epoch
     total_steps = epochs * steps_per_epoch
-    stop_at = min(total_steps, int(run["max_steps"])) if run["max_steps"] else total_steps
+    stop_at = min(
+        total_steps,
+        int(run["max_steps"]) if run["max_steps"] else total_steps,
+        int(run["max_epochs"]) * steps_per_epoch if run.get("max_epochs") else total_steps,
+    )
 
     # -- model, optimizer, schedule, precision, loss ----------------------------------------------
     dev.seed(seed)  # the same initial weights in every process (DDP broadcasts rank 0's anyway)
@@ -701,6 +705,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)")
     o.add_argument("--seed", type=int, metavar="N")
     o.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (ModelZoo alignment: 100)")
+    o.add_argument("--max-epochs", type=int, metavar="N", help="stop (and validate) after N epochs, keeping the schedule of --epochs")
     o.add_argument("--save-every", type=int, metavar="K", help="also write last.pth every K steps")
     o.add_argument("--resume", nargs="?", const=True, metavar="CKPT", help="continue from <out>/last.pth (or CKPT)")
     o.add_argument("--overwrite", action="store_const", const=True, help="start afresh in an --out that holds a run")

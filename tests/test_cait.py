@@ -35,13 +35,13 @@ def small(name: str = "cait_xxs24_224", **kwargs):
 def test_workshop_model_shapes():
     model = timm.create_model("cait_workshop_32").eval()
     assert model.num_classes == 10
-    assert model.patch_embed.grid_size == (8, 8)
+    assert model.patch_embed.grid_size == (4, 4)
     assert model.pretrained_cfg["input_size"] == (3, 32, 32)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         feats = model.forward_features(x)
         logits = model(x)
-    assert feats.shape == (2, 1 + 64, model.embed_dim)
+    assert feats.shape == (2, 1 + 16, model.embed_dim)
     assert logits.shape == (2, 10)
     assert timm.create_model("cait_workshop_32", num_classes=3)(x).shape == (2, 3)
 
