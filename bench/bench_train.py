@@ -57,17 +57,7 @@ from kit.train import no_decay_names, train  # noqa: E402
 
 def matmul_peak(dev: device.Device, size: int, repeats: int = 5) -> float:
     """Best fp32 FLOP/s of a ``size`` x ``size`` matmul on ``dev``."""
-    a = torch.randn(size, size, device=dev.torch_device)
-    b = torch.randn(size, size, device=dev.torch_device)
-    a @ b
-    dev.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        dev.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * size**3 / best
+    return device.measure_matmul_flops(dev, torch.float32, size, repeats)
 
 
 def forward_flops(name: str, img_size: int) -> float:

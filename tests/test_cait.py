@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 
 import pytest
 import timm
@@ -17,14 +16,9 @@ from kit.models.cait import DEIT_NAMES, load_checkpoint, read_state_dict, timm_n
 # A cut-down timm CaiT (timm's own entry point, fewer blocks, 32x32 input) keeps checkpoint tests fast.
 SMALL = dict(img_size=32, depth=2, num_classes=10)
 
+pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test (nothing may download)."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+
 
 
 def small(name: str = "cait_xxs24_224", **kwargs):

@@ -7,7 +7,6 @@ The mmpretrain comparison uses a committed fixture made by bench/make_mmpretrain
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,9 @@ BIG = {  # name -> (reference parameter count with a 1000-class head, key list, 
 }
 SMALL = dict(img_size=32, patch_size=8, embed_dim=32, depths=(1, 1, 2), num_heads=2, num_classes=3)
 
+pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+
 
 
 def small_model(**kw) -> HiViT:
