@@ -374,7 +374,10 @@ def _json_keys(head: str, limit: int = 20) -> set:
 
 def _is_kit_metrics(head: str) -> bool:
     keys = _json_keys(head)
-    return "step" in keys and "loss" in keys and not keys & {"train_loss", "base_lr", "data_time", "iter"}
+    # images_per_s is the kit's own key (the trainer also writes iter, which mmengine's scalars have too)
+    return "step" in keys and "loss" in keys and (
+        "images_per_s" in keys or not keys & {"train_loss", "base_lr", "data_time", "iter"}
+    )
 
 
 #: format name -> detector + parser. Detection tries them in this order (per-iteration text formats

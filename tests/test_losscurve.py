@@ -405,3 +405,14 @@ def test_python_m_kit_compare_in_a_subprocess(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "The two verdicts disagree" in proc.stdout and "verdict: FAIL" in proc.stdout
     assert math.isclose(float(re.search(r"MeanRelativeError: (\S+)", proc.stdout).group(1)), -0.07, rel_tol=1e-6)
+
+
+def test_trainer_metrics_with_iter_key_read_as_kit_metrics(tmp_path):
+    """The trainer's records carry `iter` (as mmengine's do); validation records must never become points."""
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"step": i, "epoch": 0, "iter": i, "loss": 2.3 - 0.01 * i, "lr": 1e-3, "images_per_s": 500.0} for i in range(3)]
+    lines.append({"split": "val", "epoch": 0, "step": 3, "loss": 9.0, "acc1": 10.0, "acc5": 50.0})
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    curve = read_curve(path)
+    assert curve.format == "kit-metrics"
+    assert curve.steps.tolist() == [0, 1, 2] and 9.0 not in curve.losses.tolist()
