@@ -51,7 +51,8 @@ run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
 
 test: setup
-	$(PY) -m pytest -n 2 $(ARGS)
+	$(PY) -m pytest -n 2 tests $(ARGS)
+	$(PY) -m pytest notebooks $(ARGS)
 
 lab: setup
 	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[lab]"
