@@ -150,6 +150,12 @@ class Points(NamedTuple):
     lines: object
 
 
+def head(curve: Curve, n: int) -> Curve:
+    """The first ``n`` points of ``curve`` (the ModelZoo's alignment runs compare the first 100 iterations)."""
+    return Curve(steps=curve.steps[:n], losses=curve.losses[:n], format=curve.format, path=curve.path,
+                 has_steps=curve.has_steps, notes=list(curve.notes))
+
+
 @dataclass(frozen=True)
 class Reader:
     detect: Callable[[str], bool]  # looks at the head of the file's text
