@@ -119,6 +119,7 @@ def run_workshop(
     src = notebooks_dir()
     params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    timings = []
     for name in notebooks:
         log(f"[workshop] {name} ...")
         t0 = time.perf_counter()
@@ -129,8 +130,9 @@ def run_workshop(
             )
         except papermill.PapermillExecutionError as e:
             raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed notebook: {target})") from None
-        log(f"[workshop] {name} done in {time.perf_counter() - t0:.1f} s")
-    summary = summarise(out, time.perf_counter() - start)
+        timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
+        log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
+    summary = summarise(out, time.perf_counter() - start, timings)
     save_json(out, "summary", summary)
     atomic_write_text(out / "summary.md", summary_markdown(summary, out))
     return summary
@@ -140,8 +142,8 @@ class WorkshopFailed(Exception):
     """A notebook raised: not a user error, but not a kit traceback either; exit code 1."""
 
 
-def summarise(out: Path, wall_seconds: float) -> dict:
-    """Assemble summary.json from what the notebooks wrote."""
+def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = None) -> dict:
+    """Assemble summary.json from what the notebooks wrote (plus each notebook's wall seconds)."""
     device = load_json(out, "device") or {}
     training = load_json(out, "training") or {"models": []}
     validation = load_json(out, "validation") or {"passed": False, "note": "notebook 4 wrote no validation.json"}
@@ -155,6 +157,7 @@ def summarise(out: Path, wall_seconds: float) -> dict:
         "device": device.get("device", training.get("device", "unknown")),
         "wall_seconds": round(wall_seconds, 2),
         "quick": training.get("quick"),
+        "notebooks": notebooks or [],
     }
 
 
@@ -180,6 +183,8 @@ def summary_markdown(summary: dict, out: Path) -> str:
             f"({'pass' if item.get('strict', {}).get('passed') else 'fail'}), ModelZoo rule "
             f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
         )
+    if summary.get("notebooks"):
+        lines += ["", "Time per notebook: " + ", ".join(f"{n['notebook']} {n['seconds']:.0f} s" for n in summary["notebooks"])]
     figures = sorted((out / "figures").glob("*.png"))
     if figures:
         lines += ["", "Figures:", ""] + [f"- [{p.name}](figures/{p.name})" for p in figures]

@@ -17,7 +17,7 @@ import kit  # noqa: E402,F401
 from kit import anatomy as A  # noqa: E402
 from kit.cli import main as kit_main  # noqa: E402
 
-D, H, N = 128, 4, 16  # cait_workshop_32: width, heads, tokens (4x4)
+D, H, N = 96, 4, 16  # cait_workshop_32: width, heads, tokens (4x4)
 
 
 @pytest.fixture(scope="module")
