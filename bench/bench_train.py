@@ -152,9 +152,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", help="default: every registered model (<= 224 px on a CPU)")
     p.add_argument("--all", action="store_true", help="on a CPU too, every registered model")
     p.add_argument("--batch-size", type=int, default=None, help="default: 64 at 32 px, 4 at 224 px, 2 above (x8 on accelerators)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps after warm-up")
+    p.add_argument("--steps", type=int, default=None, help="timed steps after warm-up (default: 5 above 32 px, 40 at 32 px)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2, help="alternating kit/bare rounds; the fastest of each counts")
+    p.add_argument("--rounds", type=int, default=3, help="kit/bare rounds, the order swapped every round; the fastest of each counts")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--matmul-size", type=int, default=None, help="default 2048 on a CPU, 8192 on accelerators")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -175,7 +175,8 @@ def main(argv=None) -> int:
         for name in models:
             img = int(timm.get_pretrained_cfg(name).input_size[-1])
             batch = args.batch_size or default_batch(img, dev)
-            steps = args.warmup + args.steps
+            timed_steps = args.steps or (40 if img <= 32 else 5)  # a 32-px step is ~50 ms: time enough of them
+            steps = args.warmup + timed_steps
             if img not in folders:
                 folders[img] = write_images(Path(tmp) / f"px{img}", img, max(10, batch * steps))
             elif len(list((folders[img] / "train").rglob("*.JPEG"))) < batch * steps:
@@ -183,11 +184,14 @@ def main(argv=None) -> int:
             cfg = recipe_for(name, img, folders[img], Path(tmp) / "run", batch, steps, args.device)
             peak = max(matmul_peak(dev, size), 0.0)  # measured now, under the same load as this model's runs
             kit_t, bare_t = [], []
-            for _ in range(args.rounds):
-                kit_t.append(time_kit(cfg, args.warmup))
-                bare_t.append(time_bare(cfg, dev, args.warmup))
+            for r in range(args.rounds):  # whichever runs first in a round may pay for warm caches: swap
+                for which in (("kit", "bare") if r % 2 == 0 else ("bare", "kit")):
+                    if which == "kit":
+                        kit_t.append(time_kit(cfg, args.warmup))
+                    else:
+                        bare_t.append(time_bare(cfg, dev, args.warmup))
             kit_s, bare_s = min(kit_t), min(bare_t)
-            images = batch * args.steps
+            images = batch * timed_steps
             flops = 3 * forward_flops(name, img)
             row = {
                 "model": name,

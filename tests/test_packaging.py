@@ -93,6 +93,22 @@ def test_makefile_has_the_documented_targets():
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
 
 
+def test_make_bench_runs_scripts_that_exist():
+    """`make bench` calls bench/run_all.py, which names its scripts: every one of them must be there."""
+    bench = re.search(r"^bench:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    script = ROOT / bench.split()[-1]
+    assert script.is_file(), bench
+    r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--only" in r.stdout, r.stderr
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run_all
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    for name, (file, _, _) in run_all.BENCHMARKS.items():
+        assert (ROOT / "bench" / file).is_file(), (name, file)
+
+
 def test_notebooks_are_committed_without_outputs():
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks, "the workshop notebooks are missing"
