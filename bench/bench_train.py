@@ -18,7 +18,8 @@ Three figures per model, all measured in this one run:
   matmul rate measured here on a large square matmul just before that model's runs (so both
   see the same machine load) -- not a datasheet number.
 
-Same model, batch, optimizer (timm AdamW with the kit's weight-decay groups), loss (cross-entropy),
+Same model, batch, optimizer (``kit.train.build_optimizer``: timm's AdamW with the kit's weight-decay
+groups, torch's fused kernel where the device has it), loss (cross-entropy),
 fp32, no clipping, no EMA, no Mixup in both loops, so that only the loop machinery differs.
 Images are synthetic JPEGs at each model's native resolution, 10 classes.
 
@@ -47,13 +48,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import timm  # noqa: E402
-from timm.optim import create_optimizer_v2, param_groups_weight_decay  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import kit  # noqa: E402,F401
 from kit import data, device, recipes  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
-from kit.train import no_decay_names, train  # noqa: E402
+from kit.train import build_optimizer, train  # noqa: E402
 
 
 def matmul_peak(dev: device.Device, size: int, repeats: int = 5) -> float:
@@ -112,9 +112,7 @@ def time_bare(cfg: dict, dev: device.Device, warmup: int) -> float:
     dev.seed(cfg["seed"])
     model = timm.create_model(cfg["model"]["name"], num_classes=10, drop_path_rate=0.0, img_size=cfg["data"]["img_size"])
     model.to(dev.torch_device).train()
-    opt_cfg = cfg["optimizer"]
-    groups = param_groups_weight_decay(model, opt_cfg["weight_decay"], no_weight_decay_list=no_decay_names(model, opt_cfg["no_decay"]))
-    optimizer = create_optimizer_v2(groups, opt="adamw", lr=1e-4, weight_decay=opt_cfg["weight_decay"], betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"])
+    optimizer = build_optimizer(model, cfg["optimizer"], 1e-4, dev)  # the same optimizer (fused where the kit fuses)
     criterion = torch.nn.CrossEntropyLoss()
     steps = cfg["run"]["max_steps"]
     t0 = None

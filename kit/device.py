@@ -160,6 +160,10 @@ def measure_matmul_flops(device: "Device | str" = "cpu", dtype: torch.dtype = to
 # --------------------------------------------------------------------------------------------
 
 
+#: device type -> whether a fused AdamW step ran there (see Device.fused_optimizer)
+_FUSED_OPTIMIZER: dict[str, bool] = {}
+
+
 @dataclass
 class Device:
     """A resolved device: its type, index, and why it was chosen.
@@ -300,6 +304,32 @@ class Device:
         if amp_scaler is not None:
             return amp_scaler(self.type)
         return torch.cuda.amp.GradScaler()  # torch 2.2
+
+    # -- optimizer kernels ----------------------------------------------------------------
+    def fused_optimizer(self) -> bool:
+        """Whether torch's fused Adam/AdamW/SGD kernels run here.
+
+        A fused step updates every parameter in one kernel instead of a handful of ops per tensor: on
+        this project's CPU the AdamW step of HiViT-tiny went from 83 to 16 ms, and that of the 0.13 M-
+        parameter workshop HiViT (63 tensors) from 6.4 to 0.5 ms, against a whole training step of
+        about 60 ms. Same update rule, another summation order, so results agree to rounding only.
+
+        Only where the kernels are known to exist: CUDA, and the CPU from torch 2.4. SDAA and MPS keep
+        torch's default path: torch_sdaa documents no fused optimizers, and a kernel that exists for
+        ``privateuse1`` in name only would fail at the first step, not at construction. The answer is
+        probed once per device type with a real step on a two-element tensor.
+        """
+        if self.type not in ("cuda", "cpu"):
+            return False
+        if self.type not in _FUSED_OPTIMIZER:
+            try:
+                param = torch.zeros(2, device=self.torch_device, requires_grad=True)
+                param.grad = torch.ones_like(param)
+                torch.optim.AdamW([param], lr=1e-3, fused=True).step()
+                _FUSED_OPTIMIZER[self.type] = True
+            except (RuntimeError, TypeError, ValueError, NotImplementedError):
+                _FUSED_OPTIMIZER[self.type] = False
+        return _FUSED_OPTIMIZER[self.type]
 
     # -- randomness -------------------------------------------------------------------------
     def seed(self, seed: int) -> None:

@@ -129,6 +129,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),
             "eps": 1e-8,
+            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
             # never decayed: every 1-D parameter (norms, biases: norm/bias/flat_decay_mult 0) and these
             "no_decay": ["pos_embed", "relative_position_bias_table"],
         },
@@ -203,6 +204,7 @@ def _cait_s24_in1k() -> dict:
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),  # opt_betas None = the optimizer's default
             "eps": 1e-8,
+            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
             "no_decay": ["pos_embed", "cls_token"],  # CaiT's no_weight_decay(), plus every 1-D parameter
         },
         "schedule": {
@@ -282,6 +284,7 @@ def _workshop(model: str, description: str) -> dict:
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),
             "eps": 1e-8,
+            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
             "no_decay": ["pos_embed", "cls_token", "relative_position_bias_table"],
         },
         "schedule": {

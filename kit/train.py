@@ -138,13 +138,32 @@ def no_decay_names(model: torch.nn.Module, patterns: Iterable[str]) -> list[str]
     return [n for n, _ in model.named_parameters() if _matches(n, patterns)]
 
 
-def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float) -> torch.optim.Optimizer:
-    """timm's optimizer; 1-D parameters (norms, biases) and the named ones get no weight decay."""
+#: timm optimizer names whose torch implementation has a fused kernel (``fused=True``)
+FUSED_OPTIMIZERS = ("adam", "adamw")
+
+
+def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
+    """The recipe's ``optimizer.fused``: ``"auto"`` (the default) fuses where the device has the kernels
+    (:meth:`kit.device.Device.fused_optimizer`), ``true`` requires them, ``false`` keeps torch's default."""
+    fused = opt_cfg.get("fused", "auto")
+    if fused not in (True, False, "auto"):
+        raise UserError(f"optimizer.fused must be auto, true or false, not {fused!r}")
+    available = str(opt_cfg["opt"]).lower() in FUSED_OPTIMIZERS and dev is not None and dev.fused_optimizer()
+    if fused is True and not available:
+        raise UserError(f"optimizer.fused=true, but {opt_cfg['opt']} has no fused kernel on {dev}; use auto or false")
+    return bool(fused) and available
+
+
+def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None) -> torch.optim.Optimizer:
+    """timm's optimizer; 1-D parameters (norms, biases) and the named ones get no weight decay; torch's
+    fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
     from timm.optim import create_optimizer_v2, param_groups_weight_decay
 
     wd = float(opt_cfg.get("weight_decay") or 0.0)
     groups = param_groups_weight_decay(model, wd, no_weight_decay_list=no_decay_names(model, opt_cfg.get("no_decay", ())))
     kwargs = {k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k]) for k in ("betas", "eps", "momentum") if opt_cfg.get(k) is not None}
+    if use_fused_optimizer(opt_cfg, dev):
+        kwargs["fused"] = True
     return create_optimizer_v2(groups, opt=opt_cfg["opt"], lr=lr, weight_decay=wd, **kwargs)
 
 
@@ -402,7 +421,7 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
         _check_same_model(ckpt, ckpt_path, cfg["model"]["name"], num_classes)
     model.to(dev.torch_device)
     lr, lr_rule = recipes.scaled_lr(cfg, world)
-    optimizer = build_optimizer(model, cfg["optimizer"], lr)
+    optimizer = build_optimizer(model, cfg["optimizer"], lr, dev)
     scheduler = build_scheduler(optimizer, cfg["schedule"], lr, epochs, steps_per_epoch)
     policy = dev.amp_policy(cfg.get("amp", "none"))
     scaler = dev.grad_scaler(policy)
@@ -454,6 +473,7 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
         "num_classes": num_classes,
         "parameters": n_params,
         "precision": policy.describe(),
+        "optimizer": f"{type(optimizer).__name__} ({'fused' if optimizer.defaults.get('fused') else 'torch default'} kernel)",
         "data": loaders.info,
         "resumed_from": asdict(pos) if ckpt is not None else None,
     }
@@ -481,7 +501,7 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
     say(f"model {cfg['model']['name']}: {n_params:,} parameters, {num_classes} classes, drop_path {cfg['model'].get('drop_path_rate')}")
     say(f"data: {loaders.info['train']} ({loaders.info['train_images']} images); val: {loaders.info['val']} ({loaders.info['val_images']} images)")
     say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
-    say(f"precision: {policy.describe()}")
+    say(f"precision: {policy.describe()}; optimizer: {derived['optimizer']}")
     say(lr_rule)
     sched = cfg["schedule"]
     say(

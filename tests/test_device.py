@@ -278,3 +278,25 @@ def test_native_bf16_flag_detection(monkeypatch, tmp_path):
     assert not device_mod.cpu_has_native_bf16()
     cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
     assert device_mod.cpu_has_native_bf16()
+
+
+def test_fused_optimizer_is_probed_on_cpu_and_never_claimed_for_sdaa(monkeypatch, fake_sdaa):
+    monkeypatch.setattr(device_mod, "_FUSED_OPTIMIZER", {})
+    cpu = resolve("cpu")
+    expected = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 4)  # fused CPU kernels came in 2.4
+    assert cpu.fused_optimizer() is expected
+    assert device_mod._FUSED_OPTIMIZER == {"cpu": expected}  # probed once, then remembered
+    assert resolve("sdaa").fused_optimizer() is False  # torch_sdaa documents no fused kernels
+
+
+def test_fused_optimizer_false_when_the_probe_step_fails(monkeypatch, no_sdaa):
+    monkeypatch.setattr(device_mod, "_FUSED_OPTIMIZER", {})
+
+    class NoFused(torch.optim.AdamW):
+        def __init__(self, params, **kw):
+            if kw.get("fused"):
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+            super().__init__(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", NoFused)
+    assert resolve("cpu").fused_optimizer() is False

@@ -399,3 +399,23 @@ def test_cli_flags_map_onto_the_recipe():
     cfg = config_from_args(args)
     assert cfg["amp"] == "bf16" and cfg["run"]["resume"] == "runs/x/last.pth" and cfg["run"]["progress"] is False
     assert cfg["ema"]["enabled"] is recipes.get_recipe("workshop_cait")["ema"]["enabled"]
+
+
+def test_optimizer_fused_auto_true_false():
+    import timm
+
+    from kit.device import resolve
+    from kit.train import use_fused_optimizer
+
+    cpu = resolve("cpu")
+    model = timm.create_model("hivit_workshop_32")
+    cfg = recipes.get_recipe("workshop_hivit")["optimizer"]
+    assert cfg["fused"] == "auto"
+    assert build_optimizer(model, cfg, 1e-3, cpu).defaults.get("fused") is cpu.fused_optimizer()
+    assert not build_optimizer(model, cfg, 1e-3).defaults.get("fused")  # no device given: torch's default
+    assert not build_optimizer(model, dict(cfg, fused=False), 1e-3, cpu).defaults.get("fused")
+    assert not use_fused_optimizer(dict(cfg, opt="sgd"), cpu)  # only Adam/AdamW are fused by the kit
+    with pytest.raises(UserError, match="optimizer.fused must be auto, true or false"):
+        use_fused_optimizer(dict(cfg, fused="yes"), cpu)
+    with pytest.raises(UserError, match="no fused kernel"):
+        use_fused_optimizer(dict(cfg, opt="sgd", fused=True), cpu)
