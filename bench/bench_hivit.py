@@ -9,6 +9,8 @@
    train mode in both. Speed ratio = mmpretrain's median step time / ours. "kit (default)" is what
    ``timm.create_model`` gives (explicit attention on the CPU when a bias is present); "SDPA forced"
    shows why: on the CPU, SDPA with a bias that needs grad falls back to a slower math kernel.
+   "kit + fused AdamW" is the step as ``kit train`` runs it: the same model with torch's fused AdamW
+   kernel (same update rule), against mmpretrain with the per-tensor AdamW its OptimWrapper builds.
 2. Forward (eval, no grad) of the kit's HiViT-tiny with 75 % of the main tokens masked
    (``ids_keep`` of 49 of 196 tokens) against no masking. Ratio = full / masked.
 3. Training images/s of the workshop model at batch 64 (32x32, 10 classes): the registered default
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 import kit  # noqa: F401  (registers HiViT)
+from kit import device as kit_device
 from kit.models.hivit import Attention, random_masking_ids
 
 
@@ -58,8 +61,8 @@ def load_mmpretrain_tiny():
     return model
 
 
-def make_step(model, forward, x, y, force_sdpa: bool = False):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+def make_step(model, forward, x, y, force_sdpa: bool = False, fused: bool = False):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, **({"fused": True} if fused else {}))
 
     def step():
         Attention.sdpa_on_cpu_with_bias = force_sdpa
@@ -126,10 +129,13 @@ def main() -> int:
         ours.load_state_dict(sd, strict=True)
         forced = timm.create_model("hivit_tiny_patch16_224").train()
         forced.load_state_dict(sd, strict=True)
+        fused = timm.create_model("hivit_tiny_patch16_224").train()
+        fused.load_state_dict(sd, strict=True)
         t = race({
             "mmpretrain": make_step(mm, lambda inp: mm(inp, mode="tensor"), x, y),
             "kit (default)": make_step(ours, ours, x, y),
             "kit (SDPA forced on CPU)": make_step(forced, forced, x, y, force_sdpa=True),
+            "kit + fused AdamW (trainer)": make_step(fused, fused, x, y, fused=kit_device.resolve("cpu").fused_optimizer()),
         }, args.repeats)
         report("training step (forward + cross-entropy + backward + AdamW step):", t, args.batch, "mmpretrain",
                "speed vs mmpretrain")
