@@ -176,6 +176,26 @@ def load_rgb(path: str):
         return img.convert("RGB")
 
 
+class DecodedCache:
+    """A loader that decodes each file once and keeps the RGB image in memory (small data sets only).
+
+    Recipe key ``data.cache_images``. For the workshop digits (1,797 images of 32x32, 5.5 MB decoded)
+    opening and decoding the JPEGs again every epoch was about a third of the input pipeline's time.
+    Transforms never modify the cached image (PIL operations return new images). Each DataLoader
+    worker fills its own copy. A file that fails to decode is not cached, so it fails again, by name.
+    """
+
+    def __init__(self, load: Callable[[str], Any] = load_rgb):
+        self.load = load
+        self.images: dict[str, Any] = {}
+
+    def __call__(self, path: str) -> Any:
+        image = self.images.get(path)
+        if image is None:
+            image = self.images[path] = self.load(path)
+        return image
+
+
 class ImageSamples(Dataset):
     """``(path, label)`` samples, loaded as RGB and transformed with RNGs seeded per sample.
 
@@ -370,7 +390,9 @@ def build_loaders(
     if workers > 0:
         loader_kw["persistent_workers"] = True
 
-    train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt)
+    cache = bool(data_cfg.get("cache_images", False))
+    train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt,
+                             DecodedCache(load_rgb) if cache else load_rgb)
     sampler = EpochSampler(
         len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1)
     )
@@ -382,7 +404,8 @@ def build_loaders(
     train = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True, **loader_kw)
     val = None
     if val_split is not None:
-        val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt)
+        val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt,
+                               DecodedCache(load_rgb) if cache else load_rgb)
         val = DataLoader(
             val_set, batch_size=eval_batch_size or batch_size, sampler=ShardSampler(len(val_set), rank, world_size), **loader_kw
         )

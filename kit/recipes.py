@@ -96,6 +96,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             "format": "auto",  # meta/{train,val}.txt annotation lists when present, else class folders
             "img_size": 224,
             "num_workers": 5,
+            "cache_images": False,  # decoded ImageNet does not fit in memory
             "mean": IMAGENET_MEAN,  # = mmpretrain's (123.675, 116.28, 103.53) / 255 on RGB
             "std": IMAGENET_STD,
             "train": {
@@ -177,6 +178,7 @@ def _cait_s24_in1k() -> dict:
             "format": "imagefolder",  # DeiT: ImageFolder(<data-path>/train), ImageFolder(<data-path>/val)
             "img_size": 224,
             "num_workers": 10,
+            "cache_images": False,  # decoded ImageNet does not fit in memory
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
             "train": {
@@ -243,9 +245,13 @@ def _workshop(model: str, description: str) -> dict:
     """The digits recipe of both workshop models (measured with bench/bench_workshop.py).
 
     Small ViTs on 1,438 training images learn slowly at first: the winning settings were a high
-    AdamW lr (3e-3 at batch 32) after a one-epoch warm-up, many short steps (batch 32), label
+    AdamW lr (3e-3 per 32 images, i.e. 6e-3 at batch 64) after a one-epoch warm-up, label
     smoothing 0.1 (CaiT stalled near 94.5 % without it) and only light augmentation (RandAugment,
-    strong crops, drop-path and Mixup all slowed it down within this budget).
+    strong crops, drop-path and Mixup all slowed it down within this budget). Batch 64 rather than
+    32: the same 97.5 % val top-1 for both models in 25 epochs (CaiT with seeds 0 and 1), with half
+    the steps and their fixed per-step costs; a 32x32 step of batch 64 also runs at more images/s.
+    The decoded digits (5.5 MB) are cached in memory: opening and decoding the JPEGs again every
+    epoch was about a third of the input pipeline's time.
     """
     return {
         "description": description,
@@ -256,7 +262,8 @@ def _workshop(model: str, description: str) -> dict:
             "prepare": _DIGITS_PREPARE,
             "format": "auto",
             "img_size": 32,
-            "num_workers": 0,  # 32x32 JPEGs decode in microseconds; workers would only cost start-up
+            "num_workers": 0,  # on 2 cores a worker process would compete with the 2 compute threads
+            "cache_images": True,  # keep the decoded digits (5.5 MB) in memory: kit.data.DecodedCache
             "mean": IMAGENET_MEAN,
             "std": IMAGENET_STD,
             "train": {
@@ -274,7 +281,7 @@ def _workshop(model: str, description: str) -> dict:
             "eval": {"crop_pct": 1.0, "interpolation": "bicubic"},
             "repeated_aug": 1,
         },
-        "batch_size": 32,
+        "batch_size": 64,
         "eval_batch_size": 256,
         "epochs": 25,
         "optimizer": {

@@ -196,3 +196,37 @@ def test_loaders_from_recipe_settings(dataset):
     assert val_images.shape == (16, 3, 16, 16)
     with pytest.raises(UserError, match="fewer than one batch"):
         data.build_loaders({**DATA_CFG, "path": str(dataset)}, batch_size=128)
+
+
+def test_cached_images_give_the_same_batches_and_decode_each_file_once(dataset, monkeypatch):
+    opened = []
+    real = data.load_rgb
+    monkeypatch.setattr(data, "load_rgb", lambda path: opened.append(path) or real(path))
+    cache = data.DecodedCache(data.load_rgb)
+    assert cache(str(next(dataset.rglob("*.png")))) is cache(str(next(dataset.rglob("*.png"))))
+    assert len(opened) == 1
+
+    def epochs(**extra):
+        loaders = data.build_loaders({**DATA_CFG, "path": str(dataset), **extra}, batch_size=8, seed=0)
+        out = []
+        for epoch in (0, 1):
+            loaders.train_sampler.set_epoch(epoch)
+            out += [images for images, _, _ in loaders.train]
+        return out
+
+    opened.clear()
+    plain = epochs()
+    assert len(opened) == 2 * 64  # two epochs, every file opened each time
+    opened.clear()
+    cached = epochs(cache_images=True)
+    assert len(opened) == 64  # each file once; the augmentations still differ per epoch
+    assert all(torch.equal(a, b) for a, b in zip(plain, cached)) and len(plain) == len(cached)
+
+
+def test_a_corrupt_file_is_not_cached_and_fails_again_by_name(corrupt_dataset):
+    _, bad = corrupt_dataset
+    cache = data.DecodedCache()
+    for _ in range(2):
+        with pytest.raises(Exception):
+            cache(str(bad))
+    assert str(bad) not in cache.images
