@@ -84,7 +84,7 @@ def recipe_for(name: str, img_size: int, root: Path, out: Path, batch: int, step
     cfg = recipes.get_recipe("workshop_hivit")
     cfg["name"] = f"bench_{name}"
     cfg["model"] = {"name": name, "num_classes": 10, "drop_path_rate": 0.0, "kwargs": {}}
-    cfg["data"].update(path=str(root), img_size=img_size, num_workers=0, format="imagefolder")
+    cfg["data"].update(path=str(root), img_size=img_size, num_workers=0, format="imagefolder", cache_images=False)  # as the bare loop
     cfg["data"]["train"].update(scale=(0.9, 1.0), ratio=(1.0, 1.0))
     cfg.update(batch_size=batch, epochs=1, mixup=None, label_smoothing=0.0, grad_clip=None, amp="none", eval_every=0)
     cfg["schedule"].update(warmup_epochs=0)
