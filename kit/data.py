@@ -390,9 +390,8 @@ def build_loaders(
     if workers > 0:
         loader_kw["persistent_workers"] = True
 
-    cache = bool(data_cfg.get("cache_images", False))
-    train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt,
-                             DecodedCache(load_rgb) if cache else load_rgb)
+    load = DecodedCache(load_rgb) if data_cfg.get("cache_images", False) else load_rgb  # one cache serves both splits
+    train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load)
     sampler = EpochSampler(
         len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1)
     )
@@ -404,8 +403,7 @@ def build_loaders(
     train = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True, **loader_kw)
     val = None
     if val_split is not None:
-        val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt,
-                               DecodedCache(load_rgb) if cache else load_rgb)
+        val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt, load)
         val = DataLoader(
             val_set, batch_size=eval_batch_size or batch_size, sampler=ShardSampler(len(val_set), rank, world_size), **loader_kw
         )

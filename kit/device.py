@@ -307,7 +307,7 @@ class Device:
 
     # -- optimizer kernels ----------------------------------------------------------------
     def fused_optimizer(self) -> bool:
-        """Whether torch's fused Adam/AdamW/SGD kernels run here.
+        """Whether torch's fused Adam/AdamW kernels run here.
 
         A fused step updates every parameter in one kernel instead of a handful of ops per tensor: on
         this project's CPU the AdamW step of HiViT-tiny went from 83 to 16 ms, and that of the 0.13 M-

@@ -148,10 +148,12 @@ def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
     fused = opt_cfg.get("fused", "auto")
     if fused not in (True, False, "auto"):
         raise UserError(f"optimizer.fused must be auto, true or false, not {fused!r}")
+    if fused is False:
+        return False  # (no probe of the device)
     available = str(opt_cfg["opt"]).lower() in FUSED_OPTIMIZERS and dev is not None and dev.fused_optimizer()
     if fused is True and not available:
         raise UserError(f"optimizer.fused=true, but {opt_cfg['opt']} has no fused kernel on {dev}; use auto or false")
-    return bool(fused) and available
+    return available
 
 
 def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None) -> torch.optim.Optimizer:
