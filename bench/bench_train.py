@@ -54,6 +54,7 @@ import kit  # noqa: E402,F401
 from kit import data, device, recipes  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
 from kit.train import build_optimizer, train  # noqa: E402
+from kit.transforms import build_transform  # noqa: E402
 
 
 def matmul_peak(dev: device.Device, size: int, repeats: int = 5) -> float:
@@ -106,7 +107,7 @@ def time_bare(cfg: dict, dev: device.Device, warmup: int) -> float:
     shuffling DataLoader (no per-sample seeding), the same model, optimizer groups and loss."""
     from torchvision.datasets import ImageFolder
 
-    dataset = ImageFolder(str(Path(cfg["data"]["path"]) / "train"), transform=data.build_transform(cfg["data"], True))
+    dataset = ImageFolder(str(Path(cfg["data"]["path"]) / "train"), transform=build_transform(cfg["data"], True))
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
                                          num_workers=cfg["data"]["num_workers"])
     dev.seed(cfg["seed"])

@@ -8,7 +8,7 @@ Two layouts are read, both as ImageNet ships them (``data_prep`` writes both):
   lines ``<wnid>/<file> <label>``, relative to ``train/`` and ``val/`` (no directory walk over
   1.28 M files); ``meta/classes.txt`` (``wnid name`` per line) names the classes when present.
 
-Augmentation is timm's ``create_transform``, driven by the recipe's ``data`` section.
+Augmentation is timm's ``create_transform``, driven by the recipe's ``data`` section (:mod:`kit.transforms`).
 
 Why the sampler yields ``(epoch, index, copy)`` keys instead of plain indices: every random choice
 made for a sample (crop, flip, RandAugment, erasing) is drawn from generators seeded by
@@ -34,14 +34,28 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.folder import pil_loader
 
 from kit.errors import UserError
+from kit.transforms import build_transform
 
 Sample = tuple[str, int]
 
 
-class UnreadableImage(UserError):
+class SampleError(UserError):
+    """A sample that cannot be made; the message names the file (and, for a transform, the key and the op)."""
+
+
+class UnreadableImage(SampleError):
     """An image file that cannot be decoded, met while training without ``--skip-corrupt``."""
+
+
+class TransformFailed(SampleError):
+    """An augmentation raised on one sample: a bug of the transform or of its settings, not of the file.
+
+    It is never skipped (``--skip-corrupt`` is for broken files): the message names the image, the
+    sample key that reproduces the draw (``ImageSamples[(epoch, index, copy)]``) and the op that failed.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,15 +181,6 @@ def find_split(root: str | Path, split: str, fmt: str = "auto", prepare: str = "
 # ---------------------------------------------------------------------------------------------
 
 
-def load_rgb(path: str):
-    """Open an image as RGB (PIL); decoding happens here, so a broken file fails here."""
-    from PIL import Image
-
-    with open(path, "rb") as f:
-        img = Image.open(f)
-        return img.convert("RGB")
-
-
 class DecodedCache:
     """A loader that decodes each file once and keeps the RGB image in memory (small data sets only).
 
@@ -185,7 +190,7 @@ class DecodedCache:
     worker fills its own copy. A file that fails to decode is not cached, so it fails again, by name.
     """
 
-    def __init__(self, load: Callable[[str], Any] = load_rgb):
+    def __init__(self, load: Callable[[str], Any] = pil_loader):
         self.load = load
         self.images: dict[str, Any] = {}
 
@@ -211,7 +216,7 @@ class ImageSamples(Dataset):
         transform: Optional[Callable] = None,
         seed: int = 0,
         skip_corrupt: bool = False,
-        loader: Callable[[str], Any] = load_rgb,
+        loader: Callable[[str], Any] = pil_loader,
     ):
         self.samples = list(samples)
         self.transform = transform
@@ -222,12 +227,12 @@ class ImageSamples(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _load(self, index: int) -> tuple[Any, int, tuple[str, ...]]:
+    def _load(self, index: int) -> tuple[str, Any, int, tuple[str, ...]]:
         skipped: list[str] = []
         for k in range(len(self.samples)):
             path, label = self.samples[(index + k) % len(self.samples)]
             try:
-                return self.loader(path), label, tuple(skipped)
+                return path, self.loader(path), label, tuple(skipped)
             except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
                 reason = f"{type(e).__name__}: {e}"
                 if not self.skip_corrupt:
@@ -241,11 +246,31 @@ class ImageSamples(Dataset):
 
     def __getitem__(self, key: int | tuple[int, ...]):
         epoch, index, copy = (tuple(key) + (0, 0))[:3] if isinstance(key, tuple) else (0, key, 0)
-        img, label, skipped = self._load(index)
+        path, img, label, skipped = self._load(index)
         if self.transform is not None:
             seed_cpu_generators(derive_seed(self.seed, epoch, index, copy))
-            img = self.transform(img)
+            try:
+                img = self.transform(img)
+            except Exception as e:  # noqa: BLE001 - whatever an augmentation raises, name the sample
+                raise TransformFailed(
+                    f"augmentation failed on image {path} (sample epoch {epoch}, index {index}, copy {copy}) "
+                    f"in {failing_transform(e, self.transform)}: {type(e).__name__}: {e}"
+                ) from None
         return img, label, skipped
+
+
+def failing_transform(error: BaseException, transform: Any) -> str:
+    """The innermost timm/torchvision transform on ``error``'s traceback (e.g. timm's
+    ``AugmentOp(name=PosterizeIncreasing, ...)`` inside RandAugment), else ``transform``'s class name."""
+    found = type(transform).__name__
+    tb = error.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        module = type(owner).__module__ or ""
+        if owner is not None and module.startswith(("timm.", "torchvision.")) and type(owner).__name__ != "Compose":
+            found = repr(owner)
+        tb = tb.tb_next
+    return found
 
 
 def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -322,29 +347,8 @@ class ShardSampler(Sampler):
 
 
 # ---------------------------------------------------------------------------------------------
-# Transforms and loaders
+# Loaders
 # ---------------------------------------------------------------------------------------------
-
-
-def build_transform(data_cfg: Mapping, training: bool):
-    """timm's ``create_transform`` with the recipe's settings (``data.train`` or ``data.eval``)."""
-    from timm.data import create_transform
-
-    common = dict(
-        input_size=int(data_cfg["img_size"]),
-        mean=tuple(data_cfg.get("mean", (0.485, 0.456, 0.406))),
-        std=tuple(data_cfg.get("std", (0.229, 0.224, 0.225))),
-    )
-    if not training:
-        ev = data_cfg.get("eval", {})
-        return create_transform(
-            is_training=False, crop_pct=ev.get("crop_pct", 0.875), interpolation=ev.get("interpolation", "bicubic"), **common
-        )
-    tr = dict(data_cfg.get("train", {}))
-    for key in ("scale", "ratio"):
-        if tr.get(key) is not None:
-            tr[key] = tuple(tr[key])
-    return create_transform(is_training=True, **tr, **common)
 
 
 @dataclass
@@ -390,7 +394,7 @@ def build_loaders(
     if workers > 0:
         loader_kw["persistent_workers"] = True
 
-    load = DecodedCache(load_rgb) if data_cfg.get("cache_images", False) else load_rgb  # one cache serves both splits
+    load = DecodedCache(pil_loader) if data_cfg.get("cache_images", False) else pil_loader  # one cache serves both splits
     train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load)
     sampler = EpochSampler(
         len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1)
@@ -418,16 +422,19 @@ def build_loaders(
 
 
 def clean_errors(batches: Iterable) -> Iterator:
-    """Iterate a loader; an :class:`UnreadableImage` raised in a worker comes out with its own message.
+    """Iterate a loader; a :class:`SampleError` raised in a worker comes out with its own message.
 
     (DataLoader re-raises worker errors with the worker's traceback pasted into the message; for a
     user error the one sentence that names the file is what should be printed.)
     """
     try:
         yield from batches
-    except UnreadableImage as e:
+    except SampleError as e:
         text = str(e)
         if "Traceback" in text:
             last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
-            text = last.split(": ", 1)[1] if last.startswith(("kit.data.UnreadableImage", "UnreadableImage")) else last
-        raise UnreadableImage(text) from None
+            for prefix in (f"{type(e).__module__}.{type(e).__name__}: ", f"{type(e).__name__}: "):
+                if last.startswith(prefix):
+                    last = last[len(prefix) :]
+            text = last
+        raise type(e)(text) from None

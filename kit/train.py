@@ -631,12 +631,10 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
                     if not math.isfinite(last_loss):
                         bad_in_a_row += 1
                         if scaler is None or bad_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-                            saved = _saved_step(out)
-                            kept = "none was saved" if saved is None else f"{out / 'last.pth'} (step {saved})"
                             raise NonFiniteLoss(
                                 f"the loss is {last_loss} at step {step} (epoch {epoch}, iteration {i})"
                                 + (f", {bad_in_a_row} steps in a row" if scaler is not None else "")
-                                + f"; training stopped. Last good checkpoint: {kept}. Lower --lr, keep gradient "
+                                + f"; training stopped. Last good checkpoint: {_resume_hint(out)}. Lower --lr, keep gradient "
                                 "clipping on (--set grad_clip=1.0), or train in fp32 (--amp none)"
                             )
                     else:
@@ -670,6 +668,11 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
                                 "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "step": step, "acc1": best_acc1}
                         atomic_torch_save(best, out / "best.pth")
             save_checkpoint(Position(done, 0, step))
+    except data.SampleError as e:
+        raise type(e)(
+            f"{e}. Training stopped at step {step}; last checkpoint: {_resume_hint(out)} (continue it with --resume once "
+            "the cause is fixed)"
+        ) from None
     finally:
         bar.close()
         train_seconds = time.perf_counter() - t_start
@@ -696,6 +699,11 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
         skipped_files=sorted(skipped_files),
         config=cfg,
     )
+
+
+def _resume_hint(out: Path) -> str:
+    saved = _saved_step(out)
+    return "none was saved" if saved is None else f"{out / 'last.pth'} (step {saved})"
 
 
 def _saved_step(out: Path) -> Optional[int]:

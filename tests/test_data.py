@@ -12,6 +12,7 @@ from PIL import Image
 
 from kit import data
 from kit.errors import UserError
+from kit.transforms import build_transform
 
 DATA_CFG = {
     "img_size": 16,
@@ -112,7 +113,7 @@ def corrupt_dataset(tmp_path) -> tuple[Path, Path]:
 def test_unreadable_image_error_names_the_file(corrupt_dataset):
     root, bad = corrupt_dataset
     split = data.find_split(root, "train")
-    ds = data.ImageSamples(split.samples, data.build_transform(DATA_CFG, True))
+    ds = data.ImageSamples(split.samples, build_transform(DATA_CFG, True))
     index = [p for p, _ in split.samples].index(str(bad))
     with pytest.raises(data.UnreadableImage, match=f"cannot read image {bad}.*--skip-corrupt"):
         ds[(0, index)]
@@ -137,12 +138,12 @@ def test_skip_corrupt_substitutes_and_reports(corrupt_dataset):
 
 def test_augmentation_is_a_function_of_seed_epoch_index(dataset):
     split = data.find_split(dataset, "train")
-    ds = data.ImageSamples(split.samples, data.build_transform(DATA_CFG, True), seed=3)
+    ds = data.ImageSamples(split.samples, build_transform(DATA_CFG, True), seed=3)
     a, b = ds[(1, 5)][0], ds[(1, 5)][0]
     torch.rand(100)  # unrelated draws in between change nothing
     assert torch.equal(a, b) and torch.equal(a, ds[(1, 5)][0])
     assert not torch.equal(a, ds[(2, 5)][0])  # another epoch, another augmentation
-    other_seed = data.ImageSamples(split.samples, data.build_transform(DATA_CFG, True), seed=4)
+    other_seed = data.ImageSamples(split.samples, build_transform(DATA_CFG, True), seed=4)
     assert not torch.equal(a, other_seed[(1, 5)][0])
 
 
@@ -200,9 +201,9 @@ def test_loaders_from_recipe_settings(dataset):
 
 def test_cached_images_give_the_same_batches_and_decode_each_file_once(dataset, monkeypatch):
     opened = []
-    real = data.load_rgb
-    monkeypatch.setattr(data, "load_rgb", lambda path: opened.append(path) or real(path))
-    cache = data.DecodedCache(data.load_rgb)
+    real = data.pil_loader
+    monkeypatch.setattr(data, "pil_loader", lambda path: opened.append(path) or real(path))
+    cache = data.DecodedCache(data.pil_loader)
     assert cache(str(next(dataset.rglob("*.png")))) is cache(str(next(dataset.rglob("*.png"))))
     assert len(opened) == 1
 

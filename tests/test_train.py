@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from kit import recipes
 from kit.errors import UserError
@@ -272,6 +273,56 @@ def test_skip_corrupt_counts_and_reports(tmp_path):
     assert f"skipped unreadable image {bad}" in (tmp_path / "b" / "train.log").read_text()
 
 
+def test_a_failing_augmentation_exits_2_in_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    """A transform that raises (as Pillow 13's posterize did) names the image, the sample key and the op, in
+    one line and exit 2, through a DataLoader worker; the last checkpoint then resumes the run."""
+    from kit import data
+    from kit.cli import main
+
+    root = make_image_dataset(tmp_path / "d", classes=2, train_per_class=16, val_per_class=2)
+    bad = root / "train" / "n00000001" / "n00000001_005.png"
+    good = bad.read_bytes()
+    Image.new("RGB", (15, 15)).save(bad)
+    real = data.build_transform
+
+    def failing_on_odd_sizes(data_cfg, training):
+        transform = real(data_cfg, training)
+
+        def apply(img):
+            if img.size == (15, 15):
+                raise ValueError("bits must be between or equal to 1 and 8")
+            return transform(img)
+
+        return apply
+
+    monkeypatch.setattr(data, "build_transform", failing_on_odd_sizes)
+    out = tmp_path / "run"
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps(tiny_recipe(root, out, epochs=1, **{"run.save_every": 1, "data.num_workers": 1})))
+    assert main(["train", "--recipe", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"augmentation failed on image {bad} (sample epoch 0, index " in err and "ValueError: bits must be" in err
+    stopped = int(re.search(r"Training stopped at step (\d+)", err).group(1))
+    assert f"last.pth (step {stopped})" in err and "--resume" in err
+    bad.write_bytes(good)
+    assert main(["train", "--recipe", str(recipe), "--resume"]) == 0
+    assert [s for s, _ in step_losses(out)] == list(range(4))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in recipes.list_recipes() if n.endswith("_in1k")])
+def test_imagenet_recipes_complete_the_100_step_alignment_run_with_their_own_augmentation(name, digits_dir, tmp_path):
+    """The ModelZoo alignment run (100 steps at batch 64) with the recipe's RandAugment, erasing and Mixup/CutMix;
+    only the model (its workshop size) and the image size (32 px) are made small. Pillow 13 broke it at step 17."""
+    small = "hivit_workshop_32" if name.startswith("hivit") else "cait_workshop_32"
+    cfg = recipes.resolve(name, {"data": str(digits_dir), "out": str(tmp_path / "run"), "max_steps": 100, "batch_size": 64,
+                                 "progress": False, "workers": 0}, [f"model.name={small}", "data.img_size=32", "eval_every=0"])
+    assert cfg["data"]["train"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
+    result = train(cfg)
+    assert result.steps == 100 and result.stopped == "max_steps"
+
+
 def test_out_of_memory_becomes_advice():
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     from kit.device import resolve
@@ -355,7 +406,7 @@ def test_no_weight_decay_on_norms_biases_and_position_embeddings():
 
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_recipe_builds_its_model_on_the_meta_device(name):
-    from kit.data import build_transform
+    from kit.transforms import build_transform
     from kit.train import build_criterion, build_model
 
     cfg = recipes.get_recipe(name)
