@@ -51,7 +51,7 @@ import timm  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import kit  # noqa: E402,F401
-from kit import data, device, recipes  # noqa: E402
+from kit import data, device, recipes, seeding  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
 from kit.train import build_optimizer, train  # noqa: E402
 from kit.transforms import build_transform  # noqa: E402
@@ -110,7 +110,7 @@ def time_bare(cfg: dict, dev: device.Device, warmup: int) -> float:
     dataset = ImageFolder(str(Path(cfg["data"]["path"]) / "train"), transform=build_transform(cfg["data"], True))
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
                                          num_workers=cfg["data"]["num_workers"])
-    dev.seed(cfg["seed"])
+    seeding.seed_all(cfg["seed"], dev)
     model = timm.create_model(cfg["model"]["name"], num_classes=10, drop_path_rate=0.0, img_size=cfg["data"]["img_size"])
     model.to(dev.torch_device).train()
     optimizer = build_optimizer(model, cfg["optimizer"], 1e-4, dev)  # the same optimizer (fused where the kit fuses)

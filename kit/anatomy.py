@@ -39,6 +39,7 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn as nn
 
+from kit import models, seeding
 from kit.errors import UserError
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "talking_heads",
     "layerscale",
     "anatomy",
-    "build_model",
     "plot_param_table",
     "plot_attention_maps",
     "plot_layerscale",
@@ -629,34 +629,6 @@ def plot_talking_heads(rows: Sequence[dict], blocks: Sequence[int] | None = None
 # ---------------------------------------------------------------------------------------------------
 
 
-def build_model(name: str, img_size: int | None = None, num_classes: int | None = None,
-                checkpoint: str | None = None, seed: int = 0) -> nn.Module:
-    """``timm.create_model`` for a kit model name (or a DeiT CaiT name), optionally with weights."""
-    import timm
-
-    from kit.models import list_kit_models
-    from kit.models.cait import load_checkpoint, timm_name
-
-    if name not in timm.list_models():
-        try:
-            name = timm_name(name)
-        except UserError:
-            raise UserError(f"unknown model {name!r}; kit models: {', '.join(list_kit_models())}") from None
-    kwargs: dict[str, Any] = {}
-    if img_size is not None:
-        kwargs["img_size"] = img_size
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    torch.manual_seed(seed)
-    try:
-        model = timm.create_model(name, **kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise UserError(f"cannot build {name} with {kwargs}: {e}") from e
-    if checkpoint:
-        load_checkpoint(model, checkpoint)
-    return model.eval()
-
-
 def _fmt_shape(shape: Any) -> str:
     if shape is None:
         return "-"
@@ -760,7 +732,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a kit model name, e.g. cait_workshop_32, hivit_workshop_32, cait_s24_224")
     parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
     parser.add_argument("--num-classes", type=int, default=None, help="classes (default: the model's)")
-    parser.add_argument("--checkpoint", default=None, help="load these weights first (any layout load_checkpoint reads)")
+    parser.add_argument("--checkpoint", default=None, help="load these weights first (any layout kit.models.weights reads)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random init and the random input")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
 
@@ -770,7 +742,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--img-size must be positive, got {args.img_size}")
     if args.num_classes is not None and args.num_classes < 0:
         raise UserError(f"--num-classes must be >= 0, got {args.num_classes}")
-    model = build_model(args.model, args.img_size, args.num_classes, args.checkpoint, args.seed)
+    seeding.seed_all(args.seed)
+    model = models.create(args.model, img_size=args.img_size, num_classes=args.num_classes, checkpoint=args.checkpoint).eval()
     report = anatomy(model, _input(model, args.img_size))
     print(json.dumps(report.to_dict(), indent=1) if args.json else format_report(report))
     return 0

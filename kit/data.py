@@ -26,17 +26,16 @@ follows the loss curve of a 1-process run with the same global batch.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets.folder import pil_loader
 
 from kit.errors import UserError
+from kit.seeding import derive_seed, seed_cpu_generators
 from kit.transforms import build_transform
 
 Sample = tuple[str, int]
@@ -56,41 +55,6 @@ class TransformFailed(SampleError):
     It is never skipped (``--skip-corrupt`` is for broken files): the message names the image, the
     sample key that reproduces the draw (``ImageSamples[(epoch, index, copy)]``) and the op that failed.
     """
-
-
-# ---------------------------------------------------------------------------------------------
-# Seeds
-# ---------------------------------------------------------------------------------------------
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def derive_seed(*parts: int) -> int:
-    """A well-mixed 63-bit seed from integers (splitmix64 applied part by part); same parts, same seed.
-
-    Cheap (a few microseconds), since it runs once per sample and once per step.
-    """
-    h = 0x9E3779B97F4A7C15
-    for part in parts:
-        z = (h + (int(part) & _MASK64) * 0xBF58476D1CE4E5B9 + 0x9E3779B97F4A7C15) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        h = z ^ (z >> 31)
-    return h >> 1
-
-
-def seed_cpu_generators(seed: int) -> None:
-    """Seed python's, numpy's and torch's CPU generators (what timm's and torchvision's transforms draw from).
-
-    Cheap enough to run before every sample (``torch.default_generator.manual_seed`` rather than
-    ``torch.manual_seed``, which also visits every accelerator and costs a hundred times more).
-    The generators are left seeded: in the main process (``num_workers=0``) the trainer re-seeds
-    them before every step anyway.
-    """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.default_generator.manual_seed(seed % 2**63)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,13 +22,11 @@ import contextlib
 import functools
 import importlib
 import os
-import random
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Optional
 
-import numpy as np
 import torch
 
 from kit.errors import UserError
@@ -331,35 +329,7 @@ class Device:
                 _FUSED_OPTIMIZER[self.type] = False
         return _FUSED_OPTIMIZER[self.type]
 
-    # -- randomness -------------------------------------------------------------------------
-    def seed(self, seed: int) -> None:
-        """Seed python, numpy, torch and this device's generators."""
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
-        if self.type in ("sdaa", "cuda"):
-            self.module.manual_seed_all(seed)
-
-    def rng_state(self) -> dict:
-        """Every RNG state, as plain containers and tensors, so it loads with ``weights_only=True``."""
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        state = {
-            "python": random.getstate(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-        }
-        if self.type in ("sdaa", "cuda"):
-            state["device"] = self.module.get_rng_state_all()
-        return state
-
-    def set_rng_state(self, state: dict) -> None:
-        random.setstate(_as_tuples(state["python"]))
-        kind, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        torch.set_rng_state(state["torch"])
-        if "device" in state and self.type in ("sdaa", "cuda"):
-            self.module.set_rng_state_all(state["device"])
-
+    # -- determinism (seeds and RNG state: kit.seeding) ---------------------------------------
     def set_deterministic(self, enabled: bool = True) -> None:
         """Ask for deterministic kernels (slower on GPUs; warns rather than fails where none exists)."""
         if enabled:
@@ -381,13 +351,6 @@ class Device:
             "dist_backend": self.dist_backend,
             "torch": torch.__version__,
         }
-
-
-def _as_tuples(x: Any) -> Any:
-    """``random.setstate`` wants tuples; a checkpoint round trip may have turned them into lists."""
-    if isinstance(x, (list, tuple)):
-        return tuple(_as_tuples(v) for v in x)
-    return x
 
 
 def _cpu_model_name() -> str:
@@ -506,9 +469,3 @@ def run(args: argparse.Namespace) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     return 0
-
-
-def seed_everything(seed: int, device: Device | str | None = None) -> None:
-    """Seed every generator; a convenience for notebooks that have no Device at hand."""
-    resolve(device or "cpu").seed(seed)
-

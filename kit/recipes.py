@@ -48,10 +48,10 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
 from kit.errors import UserError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _IMAGENET_PREPARE = (
     "point --data at an ImageNet folder laid out as train/<wnid>/*.JPEG and val/<wnid>/*.JPEG "
@@ -97,8 +97,8 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             "img_size": 224,
             "num_workers": 5,
             "cache_images": False,  # decoded ImageNet does not fit in memory
-            "mean": IMAGENET_MEAN,  # = mmpretrain's (123.675, 116.28, 103.53) / 255 on RGB
-            "std": IMAGENET_STD,
+            "mean": IMAGENET_DEFAULT_MEAN,  # = mmpretrain's (123.675, 116.28, 103.53) / 255 on RGB
+            "std": IMAGENET_DEFAULT_STD,
             "train": {
                 # RandomResizedCrop 224 (bicubic, scale 0.08-1, ratio 3/4-4/3) -> flip 0.5
                 "scale": (0.08, 1.0),
@@ -131,8 +131,8 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             "betas": (0.9, 0.999),
             "eps": 1e-8,
             "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
-            # never decayed: every 1-D parameter (norms, biases: norm/bias/flat_decay_mult 0) and these
-            "no_decay": ["pos_embed", "relative_position_bias_table"],
+            # never decayed (timm): every 1-D parameter (norms, biases: mmpretrain's norm/bias/flat_decay_mult 0)
+            # and what HiViT.no_weight_decay() names (pos_embed, relative_position_bias_table: its custom_keys)
         },
         "schedule": {
             "sched": "cosine",
@@ -179,8 +179,8 @@ def _cait_s24_in1k() -> dict:
             "img_size": 224,
             "num_workers": 10,
             "cache_images": False,  # decoded ImageNet does not fit in memory
-            "mean": IMAGENET_MEAN,
-            "std": IMAGENET_STD,
+            "mean": IMAGENET_DEFAULT_MEAN,
+            "std": IMAGENET_DEFAULT_STD,
             "train": {
                 "scale": (0.08, 1.0),
                 "ratio": (3 / 4, 4 / 3),
@@ -207,7 +207,7 @@ def _cait_s24_in1k() -> dict:
             "betas": (0.9, 0.999),  # opt_betas None = the optimizer's default
             "eps": 1e-8,
             "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
-            "no_decay": ["pos_embed", "cls_token"],  # CaiT's no_weight_decay(), plus every 1-D parameter
+            # never decayed (timm): every 1-D parameter and CaiT's no_weight_decay() (pos_embed, cls_token), as DeiT
         },
         "schedule": {
             "sched": "cosine",
@@ -264,8 +264,8 @@ def _workshop(model: str, description: str) -> dict:
             "img_size": 32,
             "num_workers": 0,  # on 2 cores a worker process would compete with the 2 compute threads
             "cache_images": True,  # keep the decoded digits (5.5 MB) in memory: kit.data.DecodedCache
-            "mean": IMAGENET_MEAN,
-            "std": IMAGENET_STD,
+            "mean": IMAGENET_DEFAULT_MEAN,
+            "std": IMAGENET_DEFAULT_STD,
             "train": {
                 # Light augmentation: digits must not be flipped, and a small crop can cut a stroke away.
                 "scale": (0.75, 1.0),
@@ -292,7 +292,6 @@ def _workshop(model: str, description: str) -> dict:
             "betas": (0.9, 0.999),
             "eps": 1e-8,
             "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.use_fused_optimizer)
-            "no_decay": ["pos_embed", "cls_token", "relative_position_bias_table"],
         },
         "schedule": {
             "sched": "cosine",

@@ -58,7 +58,6 @@ class RunLog:
     def __init__(self, out_dir: str | os.PathLike, enabled: bool = True, resume_offsets: Optional[Mapping[str, int]] = None):
         self.out_dir = Path(out_dir)
         self.enabled = enabled
-        self.truncated: dict[str, int] = {}
         self._files: dict[str, IO[str]] = {}
         if not enabled:
             return
@@ -66,7 +65,7 @@ class RunLog:
         for name in (METRICS, TRAIN_LOG):
             path = self.out_dir / name
             if resume_offsets is not None:
-                self.truncated[name] = _cut_back(path, int(resume_offsets.get(name, 0)))
+                _cut_back(path, int(resume_offsets.get(name, 0)))
                 self._files[name] = open(path, "a", encoding="utf-8")
             else:
                 self._files[name] = open(path, "w", encoding="utf-8")
@@ -83,10 +82,10 @@ class RunLog:
         for line in str(text).splitlines() or [""]:
             self._write(TRAIN_LOG, line)
 
-    def step(self, record: Mapping[str, Any], rank: int = 0) -> None:
-        """One optimizer step: a metrics.jsonl object and a TCAPPDLL line."""
+    def step(self, record: Mapping[str, Any]) -> None:
+        """One optimizer step: a metrics.jsonl object and a TCAPPDLL line (rank 0 writes, so rank 0 it says)."""
         self._write(METRICS, json.dumps(_json_safe(record)))
-        self._write(TRAIN_LOG, tcappdll_line(record["epoch"], record["step"], record["loss"], record["images_per_s"], rank))
+        self._write(TRAIN_LOG, tcappdll_line(record["epoch"], record["step"], record["loss"], record["images_per_s"]))
 
     def eval(self, record: Mapping[str, Any]) -> None:
         """One validation: a metrics.jsonl object and a readable line in train.log."""
@@ -104,24 +103,13 @@ class RunLog:
             f.close()
         self._files.clear()
 
-    def __enter__(self) -> "RunLog":
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _cut_back(path: Path, size: int) -> int:
-    """Truncate ``path`` to ``size`` bytes; return how many bytes were dropped (0 if it was shorter)."""
-    if not path.exists():
-        path.touch()
-        return 0
-    current = path.stat().st_size
-    if current > size:
+def _cut_back(path: Path, size: int) -> None:
+    """Truncate ``path`` to ``size`` bytes (what a checkpoint recorded); create it if it is missing."""
+    path.touch()
+    if path.stat().st_size > size:
         with open(path, "r+b") as f:
             f.truncate(size)
-        return current - size
-    return 0
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:

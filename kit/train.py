@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fnmatch
 import json
 import math
 import os
@@ -63,8 +62,9 @@ from typing import Any, Iterable, Mapping, Optional
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from timm.utils import reduce_tensor
 
-from kit import data, device, recipes
+from kit import data, device, models, recipes, seeding
 from kit.atomic import atomic_torch_save, atomic_write_text
 from kit.errors import UserError
 from kit.runlog import RunLog
@@ -88,7 +88,7 @@ class TrainResult:
     train_seconds: float  # wall-clock of this call's loop, validation included, set-up excluded
     images_per_s: float  # mean training throughput of this call (all processes together)
     last_loss: Optional[float]
-    stopped: str  # "completed" (all epochs) or "max_steps"
+    stopped: str  # "completed" (all epochs), "max_steps" or "max_epochs" (the limit that ended it)
     skipped_files: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict, repr=False)
 
@@ -115,31 +115,14 @@ class Position:
 
 
 def build_model(model_cfg: Mapping, num_classes: int, img_size: int) -> torch.nn.Module:
-    """``timm.create_model`` for the recipe's model (``import kit`` registered the kit's models)."""
-    import timm
-
-    import kit.models  # noqa: F401  (registers HiViT and the workshop models)
-
-    name = model_cfg["name"]
-    kwargs = {"img_size": img_size, **(model_cfg.get("kwargs") or {})}
-    if not timm.is_model(name):
-        raise UserError(f"unknown model {name!r} in the recipe; `kit models` lists the kit's models")
-    return timm.create_model(name, num_classes=num_classes, drop_path_rate=float(model_cfg.get("drop_path_rate") or 0.0), **kwargs)
-
-
-def _matches(name: str, patterns: Iterable[str]) -> bool:
-    """``pos_embed`` matches ``pos_embed`` and ``blocks.3.attn.pos_embed``; shell wildcards work too."""
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, f"*.{p}") for p in patterns)
-
-
-def no_decay_names(model: torch.nn.Module, patterns: Iterable[str]) -> list[str]:
-    """Full names of the parameters the recipe or ``model.no_weight_decay()`` exempt from decay."""
-    patterns = list(patterns) + list(getattr(model, "no_weight_decay", lambda: ())())
-    return [n for n, _ in model.named_parameters() if _matches(n, patterns)]
-
-
-#: timm optimizer names whose torch implementation has a fused kernel (``fused=True``)
-FUSED_OPTIMIZERS = ("adam", "adamw")
+    """The recipe's model, through :func:`kit.models.create` (timm's registry, kit models included)."""
+    return models.create(
+        model_cfg["name"],
+        num_classes=num_classes,
+        img_size=img_size,
+        drop_path_rate=float(model_cfg.get("drop_path_rate") or 0.0),
+        **(model_cfg.get("kwargs") or {}),
+    )
 
 
 def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
@@ -156,17 +139,20 @@ def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
     return available
 
 
-def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None) -> torch.optim.Optimizer:
-    """timm's optimizer; 1-D parameters (norms, biases) and the named ones get no weight decay; torch's
-    fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
-    from timm.optim import create_optimizer_v2, param_groups_weight_decay
+#: timm optimizer names whose torch implementation has a fused kernel (``fused=True``)
+FUSED_OPTIMIZERS = ("adam", "adamw")
 
-    wd = float(opt_cfg.get("weight_decay") or 0.0)
-    groups = param_groups_weight_decay(model, wd, no_weight_decay_list=no_decay_names(model, opt_cfg.get("no_decay", ())))
+
+def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None) -> torch.optim.Optimizer:
+    """timm's optimizer. timm exempts every 1-D parameter (norms, biases) and the names the model's own
+    ``no_weight_decay()`` lists (position embeddings, class token, relative-position tables) from weight
+    decay; torch's fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
+    from timm.optim import create_optimizer_v2
+
     kwargs = {k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k]) for k in ("betas", "eps", "momentum") if opt_cfg.get(k) is not None}
     if use_fused_optimizer(opt_cfg, dev):
         kwargs["fused"] = True
-    return create_optimizer_v2(groups, opt=opt_cfg["opt"], lr=lr, weight_decay=wd, **kwargs)
+    return create_optimizer_v2(model, opt=opt_cfg["opt"], lr=lr, weight_decay=float(opt_cfg.get("weight_decay") or 0.0), **kwargs)
 
 
 def warmup_start(sched_cfg: Mapping, lr: float) -> float:
@@ -214,6 +200,59 @@ def build_criterion(cfg: Mapping, num_classes: int):
     return None, torch.nn.CrossEntropyLoss()
 
 
+@dataclass
+class Parts:
+    """Everything one training step touches, built from the recipe (:func:`build_parts`)."""
+
+    model: torch.nn.Module  # the weights (what checkpoints hold)
+    params: list  # the parameters that train (what gradient clipping sees)
+    train_model: torch.nn.Module  # what the step calls: the model, or its DDP / torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    policy: device.AmpPolicy
+    scaler: Optional[Any]
+    ema: Optional[Any]
+    mixup_fn: Optional[Any]
+    criterion: torch.nn.Module
+    grad_clip: Optional[float]
+    lr: float
+    lr_rule: str
+
+
+def build_parts(cfg: Mapping, dev: device.Device, num_classes: int, steps_per_epoch: int, world: int) -> Parts:
+    """Model (seeded, so every process starts from the same weights), optimizer, schedule, precision, loss."""
+    from timm.utils import ModelEmaV3
+
+    seeding.seed_all(int(cfg["seed"]), dev)
+    model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"])).to(dev.torch_device)
+    lr, lr_rule = recipes.scaled_lr(cfg, world)
+    optimizer = build_optimizer(model, cfg["optimizer"], lr, dev)
+    policy = dev.amp_policy(cfg.get("amp", "none"))
+    ema_cfg = cfg.get("ema") or {}
+    mixup_fn, criterion = build_criterion(cfg, num_classes)
+    train_model = model
+    if world > 1:
+        ids = [dev.index] if dev.type in ("cuda", "sdaa") and dev.index is not None else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.get("compile"):
+        train_model = torch.compile(train_model)
+    return Parts(
+        model=model,
+        params=[p for p in model.parameters() if p.requires_grad],
+        train_model=train_model,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, cfg["schedule"], lr, int(cfg["epochs"]), steps_per_epoch),
+        policy=policy,
+        scaler=dev.grad_scaler(policy),
+        ema=ModelEmaV3(model, decay=float(ema_cfg["decay"])) if ema_cfg.get("enabled") else None,
+        mixup_fn=mixup_fn,
+        criterion=criterion,
+        grad_clip=float(cfg["grad_clip"]) if cfg.get("grad_clip") else None,
+        lr=lr,
+        lr_rule=lr_rule,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Processes, checkpoints, config.json
 # ---------------------------------------------------------------------------------------------
@@ -241,17 +280,8 @@ def distributed(device_spec: str = "auto"):
         dist.destroy_process_group()
 
 
-def _global_mean(value: torch.Tensor, world: int) -> float:
-    value = value.detach().float()
-    if world > 1:
-        value = value.clone()
-        dist.all_reduce(value)
-        value /= world
-    return float(value.item())
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A kit training checkpoint, loaded with ``weights_only=True``; a clear error for anything else."""
+def load_training_state(path: Path) -> dict:
+    """A kit training checkpoint (what ``--resume`` restores), loaded with ``weights_only=True``."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -263,13 +293,39 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def _check_same_model(ckpt: Mapping, path: Path, name: str, num_classes: int) -> None:
-    if ckpt["model_name"] != name or ckpt["num_classes"] != num_classes:
+def restore(parts: Parts, ckpt: Mapping, path: Path, cfg: Mapping, num_classes: int, dev: device.Device, main: bool) -> None:
+    """Put a checkpoint's model, EMA, optimizer, schedule, scaler and (rank 0's) RNG states back."""
+    if ckpt["model_name"] != cfg["model"]["name"] or ckpt["num_classes"] != num_classes:
         raise UserError(
             f"{path} was written for model {ckpt['model_name']} with {ckpt['num_classes']} classes "
-            f"(recipe {ckpt.get('recipe')}), but this run builds {name} with {num_classes} classes. "
+            f"(recipe {ckpt.get('recipe')}), but this run builds {cfg['model']['name']} with {num_classes} classes. "
             "Resume with the recipe that wrote it, or start a fresh run in another --out"
         )
+    try:
+        parts.model.load_state_dict(ckpt["model"])
+        if parts.ema is not None and ckpt.get("ema") is not None:
+            parts.ema.load_state_dict(ckpt["ema"])
+    except RuntimeError as e:
+        raise UserError(f"{path} does not fit {cfg['model']['name']}: {str(e).splitlines()[0]}") from None
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    parts.scheduler.load_state_dict(ckpt["scheduler"])
+    if parts.scaler is not None and ckpt.get("scaler"):
+        parts.scaler.load_state_dict(ckpt["scaler"])
+    if main:
+        seeding.set_rng_state(ckpt["rng"], dev)
+
+
+def weights_state(parts: Parts, cfg: Mapping, num_classes: int) -> dict:
+    """What both checkpoints hold: the weights, the EMA and what is needed to rebuild the model."""
+    return {
+        "recipe": cfg["name"],
+        "model_name": cfg["model"]["name"],
+        "model_kwargs": dict(cfg["model"].get("kwargs") or {}),
+        "num_classes": num_classes,
+        "img_size": int(cfg["data"]["img_size"]),
+        "model": parts.model.state_dict(),
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
+    }
 
 
 def _resume_path(resume: Any, out: Path) -> Path:
@@ -277,6 +333,26 @@ def _resume_path(resume: Any, out: Path) -> Path:
         return out / "last.pth"
     path = Path(str(resume))
     return path / "last.pth" if path.is_dir() else path
+
+
+def _starting_point(run: Mapping, out: Path, main: bool) -> tuple[Optional[dict], Optional[Path]]:
+    """The checkpoint ``--resume`` names (and its path), or (None, None) for a fresh run.
+
+    A fresh run into a folder that holds one is refused unless ``--overwrite``, which removes its checkpoints.
+    """
+    if run["resume"]:
+        path = _resume_path(run["resume"], out)
+        return load_training_state(path), path
+    if (out / "last.pth").exists():
+        if not run["overwrite"]:
+            raise UserError(
+                f"{out} already holds a run ({out / 'last.pth'}); pass --resume to continue it, "
+                "--overwrite to start again from scratch, or choose another --out"
+            )
+        if main:
+            for stale in ("last.pth", "best.pth"):
+                (out / stale).unlink(missing_ok=True)
+    return None, None
 
 
 def _environment(dev: device.Device, world: int) -> dict:
@@ -323,6 +399,46 @@ def friendly_errors(dev: device.Device, batch_size: int, where: str):
         ) from None
 
 
+# ---------------------------------------------------------------------------------------------
+# One step, one validation
+# ---------------------------------------------------------------------------------------------
+
+
+def train_step(parts: Parts, images: torch.Tensor, labels: torch.Tensor, dev: device.Device) -> tuple[torch.Tensor, Optional[float], bool]:
+    """Forward, backward, (clip,) optimizer step and EMA: ``(loss, grad_norm or None, stepped)``.
+
+    With a grad scaler (fp16) a step whose gradients are not finite is skipped by the scaler, which
+    then lowers its scale: ``stepped`` is False for it, and the EMA is not updated.
+    """
+    if parts.mixup_fn is not None:
+        images, labels = parts.mixup_fn(images, labels)
+    with dev.autocast(parts.policy):
+        loss = parts.criterion(parts.train_model(images), labels)
+    grad_norm, stepped, scaler = None, True, parts.scaler
+    if scaler is None:
+        loss.backward()
+        if parts.grad_clip:
+            grad_norm = torch.nn.utils.clip_grad_norm_(parts.params, parts.grad_clip)
+        parts.optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        if parts.grad_clip:
+            scaler.unscale_(parts.optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(parts.params, parts.grad_clip)
+        scale = scaler.get_scale()
+        scaler.step(parts.optimizer)
+        scaler.update()
+        stepped = scaler.get_scale() >= scale
+    parts.optimizer.zero_grad(set_to_none=True)
+    return loss, (float(grad_norm) if grad_norm is not None else None), stepped
+
+
+def global_mean(value: torch.Tensor, world: int) -> float:
+    """A scalar averaged over all processes (timm's ``reduce_tensor``), as a Python float."""
+    value = value.detach().float()
+    return float((reduce_tensor(value, world) if world > 1 else value).item())
+
+
 @torch.no_grad()
 def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dict, list[str]]:
     """Loss, top-1 and top-5 accuracy (%) over the whole split, summed exactly over processes."""
@@ -353,8 +469,81 @@ def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dic
 
 
 # ---------------------------------------------------------------------------------------------
-# The loop
+# The run: its plan, its start-of-run log, the loop
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """How long the run is: the schedule's length, and where ``--max-steps`` / ``--max-epochs`` stop it."""
+
+    steps_per_epoch: int
+    total_steps: int  # epochs x steps_per_epoch: the schedule's length
+    stop_at: int  # the step the run stops at (total_steps unless a limit comes first)
+    stop_reason: str  # what stopping at stop_at is called: "completed", "max_steps" or "max_epochs"
+
+    @classmethod
+    def of(cls, epochs: int, steps_per_epoch: int, run: Mapping) -> "Plan":
+        total = epochs * steps_per_epoch
+        limits = [(total, "completed")]
+        if run.get("max_steps"):
+            limits.append((int(run["max_steps"]), "max_steps"))
+        if run.get("max_epochs"):
+            limits.append((int(run["max_epochs"]) * steps_per_epoch, "max_epochs"))
+        stop_at, reason = min(limits, key=lambda limit: limit[0])
+        return cls(steps_per_epoch, total, min(stop_at, total), reason if stop_at < total else "completed")
+
+
+def _log_start(say, cfg: Mapping, parts: Parts, plan: Plan, loaders, dev: device.Device, world: int, derived: Mapping) -> None:
+    """The preamble of train.log: model, data, device, precision, optimizer, learning rate, schedule."""
+    sched = cfg["schedule"]
+    say(f"model {cfg['model']['name']}: {derived['parameters']:,} parameters, {derived['num_classes']} classes, "
+        f"drop_path {cfg['model'].get('drop_path_rate')}")
+    say(f"data: {loaders.info['train']} ({loaders.info['train_images']} images); "
+        f"val: {loaders.info['val']} ({loaders.info['val_images']} images)")
+    say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
+    say(f"precision: {parts.policy.describe()}; optimizer: {derived['optimizer']}")
+    say(parts.lr_rule)
+    say(
+        f"schedule: cosine to {sched.get('min_lr')}, warm-up {sched.get('warmup_epochs')} epochs from {derived['warmup_lr']:.3g}, "
+        f"stepped per {'epoch' if sched.get('step_on_epochs') else 'iteration'}; "
+        f"{plan.steps_per_epoch} steps/epoch x {cfg['epochs']} epochs = {plan.total_steps} steps"
+        + (f", stopping after step {plan.stop_at}" if plan.stop_at < plan.total_steps else "")
+    )
+
+
+def _derived(cfg: Mapping, parts: Parts, plan: Plan, loaders, num_classes: int, world: int, pos: Optional["Position"]) -> dict:
+    """The values the run derived from the recipe, for config.json's ``"derived"`` and the log."""
+    return {
+        "lr": parts.lr,
+        "lr_rule": parts.lr_rule,
+        "warmup_lr": warmup_start(cfg["schedule"], parts.lr),
+        "world_size": world,
+        "global_batch": int(cfg["batch_size"]) * world,
+        "steps_per_epoch": plan.steps_per_epoch,
+        "total_steps": plan.total_steps,
+        "stop_at_step": plan.stop_at,
+        "num_classes": num_classes,
+        "parameters": sum(p.numel() for p in parts.model.parameters()),
+        "precision": parts.policy.describe(),
+        "optimizer": f"{type(parts.optimizer).__name__} ({'fused' if parts.optimizer.defaults.get('fused') else 'torch default'} kernel)",
+        "data": loaders.info,
+        "resumed_from": asdict(pos) if pos is not None else None,
+    }
+
+
+@dataclass
+class Progress:
+    """What changes as the run goes: the counters of the loop and what it has to report."""
+
+    step: int
+    best_acc1: Optional[float] = None
+    skipped_files: set = field(default_factory=set)
+    saved_step: Optional[int] = None  # the step last.pth holds (None: no checkpoint in this folder yet)
+    last_loss: Optional[float] = None
+    last_eval: dict = field(default_factory=dict)
+    bad_in_a_row: int = 0  # non-finite losses in a row
+    images_seen: int = 0  # by this call (all processes)
 
 
 def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
@@ -363,7 +552,6 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
     """
-    from timm.utils import ModelEmaV3
     from tqdm.auto import tqdm
 
     cfg = recipes.resolve(config)
@@ -373,117 +561,33 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
     dev = device.resolve(run["device"])
     if world > 1:
         dev = dev.set_device(local_rank)
-    out = Path(run["out"])
-    seed = int(cfg["seed"])
-    batch_size = int(cfg["batch_size"])
-    epochs = int(cfg["epochs"])
+    out, seed, batch_size, epochs = Path(run["out"]), int(cfg["seed"]), int(cfg["batch_size"]), int(cfg["epochs"])
+    ckpt, ckpt_path = _starting_point(run, out, main)
 
-    # -- where we start from -------------------------------------------------------------------
-    ckpt, ckpt_path = None, None
-    if run["resume"]:
-        ckpt_path = _resume_path(run["resume"], out)
-        ckpt = load_checkpoint(ckpt_path)
-    elif (out / "last.pth").exists():
-        if not run["overwrite"]:
-            raise UserError(
-                f"{out} already holds a run ({out / 'last.pth'}); pass --resume to continue it, "
-                "--overwrite to start again from scratch, or choose another --out"
-            )
-        if main:
-            for stale in ("last.pth", "best.pth"):
-                (out / stale).unlink(missing_ok=True)
-
-    # -- data ----------------------------------------------------------------------------------
+    # -- data, the plan, the pieces, where we start from ------------------------------------------
     loaders = data.build_loaders(
-        cfg["data"],
-        batch_size=batch_size,
-        eval_batch_size=cfg.get("eval_batch_size"),
-        seed=seed,
-        rank=rank,
-        world_size=world,
-        skip_corrupt=bool(run["skip_corrupt"]),
-        with_val=bool(cfg.get("eval_every")),
-        pin_memory=dev.type == "cuda",
+        cfg["data"], batch_size=batch_size, eval_batch_size=cfg.get("eval_batch_size"), seed=seed, rank=rank, world_size=world,
+        skip_corrupt=bool(run["skip_corrupt"]), with_val=bool(cfg.get("eval_every")), pin_memory=dev.type == "cuda",
     )
     num_classes = int(cfg["model"].get("num_classes") or loaders.num_classes)
     if num_classes < loaders.num_classes:
         raise UserError(f"the recipe's model has {num_classes} classes but {loaders.train_source} has {loaders.num_classes}")
-    steps_per_epoch = loaders.steps_per_epoch
-    total_steps = epochs * steps_per_epoch
-    stop_at = min(
-        total_steps,
-        int(run["max_steps"]) if run["max_steps"] else total_steps,
-        int(run["max_epochs"]) * steps_per_epoch if run.get("max_epochs") else total_steps,
-    )
-
-    # -- model, optimizer, schedule, precision, loss ----------------------------------------------
-    dev.seed(seed)  # the same initial weights in every process (DDP broadcasts rank 0's anyway)
-    model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"]))
+    plan = Plan.of(epochs, loaders.steps_per_epoch, run)
+    parts = build_parts(cfg, dev, num_classes, plan.steps_per_epoch, world)
+    pos, progress, log_offsets = Position(), Progress(step=0), None
     if ckpt is not None:
-        _check_same_model(ckpt, ckpt_path, cfg["model"]["name"], num_classes)
-    model.to(dev.torch_device)
-    lr, lr_rule = recipes.scaled_lr(cfg, world)
-    optimizer = build_optimizer(model, cfg["optimizer"], lr, dev)
-    scheduler = build_scheduler(optimizer, cfg["schedule"], lr, epochs, steps_per_epoch)
-    policy = dev.amp_policy(cfg.get("amp", "none"))
-    scaler = dev.grad_scaler(policy)
-    ema_cfg = cfg.get("ema") or {}
-    ema = ModelEmaV3(model, decay=float(ema_cfg["decay"])) if ema_cfg.get("enabled") else None
-    mixup_fn, criterion = build_criterion(cfg, num_classes)
-    grad_clip = float(cfg["grad_clip"]) if cfg.get("grad_clip") else None
-
-    # -- resume ----------------------------------------------------------------------------------
-    pos, best_acc1, skipped_files, log_offsets = Position(), None, set(), None
-    if ckpt is not None:
-        try:
-            model.load_state_dict(ckpt["model"])
-            if ema is not None and ckpt.get("ema") is not None:
-                ema.load_state_dict(ckpt["ema"])
-        except RuntimeError as e:
-            raise UserError(f"{ckpt_path} does not fit {cfg['model']['name']}: {str(e).splitlines()[0]}") from None
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        if main:
-            dev.set_rng_state(ckpt["rng"])
+        restore(parts, ckpt, ckpt_path, cfg, num_classes, dev, main)
         pos = Position(**ckpt["position"])
-        best_acc1 = ckpt.get("best_acc1")
-        skipped_files = set(ckpt.get("skipped_files", []))
+        progress = Progress(step=pos.step, best_acc1=ckpt.get("best_acc1"), skipped_files=set(ckpt.get("skipped_files", [])))
         if ckpt_path.resolve().parent == out.resolve():
-            log_offsets = ckpt["log_offsets"]
+            log_offsets, progress.saved_step = ckpt["log_offsets"], pos.step
 
-    train_model = model
-    if world > 1:
-        ids = [dev.index] if dev.type in ("cuda", "sdaa") and dev.index is not None else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.get("compile"):
-        train_model = torch.compile(train_model)
-
-    # -- the run folder ---------------------------------------------------------------------------
+    # -- the run folder --------------------------------------------------------------------------
     log = RunLog(out, enabled=main, resume_offsets=log_offsets)
-    n_params = sum(p.numel() for p in model.parameters())
-    derived = {
-        "lr": lr,
-        "lr_rule": lr_rule,
-        "warmup_lr": warmup_start(cfg["schedule"], lr),
-        "world_size": world,
-        "global_batch": batch_size * world,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "stop_at_step": stop_at,
-        "num_classes": num_classes,
-        "parameters": n_params,
-        "precision": policy.describe(),
-        "optimizer": f"{type(optimizer).__name__} ({'fused' if optimizer.defaults.get('fused') else 'torch default'} kernel)",
-        "data": loaders.info,
-        "resumed_from": asdict(pos) if ckpt is not None else None,
-    }
+    derived = _derived(cfg, parts, plan, loaders, num_classes, world, pos if ckpt is not None else None)
     if main:
-        atomic_write_text(
-            out / "config.json",
-            json.dumps({"recipe": cfg, "derived": derived, "environment": _environment(dev, world)}, indent=2, default=str) + "\n",
-        )
+        config_json = {"recipe": cfg, "derived": derived, "environment": _environment(dev, world)}
+        atomic_write_text(out / "config.json", json.dumps(config_json, indent=2, default=str) + "\n")
 
     def say(text: str) -> None:
         if main:
@@ -494,224 +598,137 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
         say(f"vitkit train: recipe {cfg['name']}: {cfg.get('description', '')}")
     else:
         say(f"resumed from {ckpt_path} at step {pos.step} (epoch {pos.epoch}, batch {pos.batch})")
-        if ckpt.get("global_batch") != batch_size * world or ckpt.get("steps_per_epoch") != steps_per_epoch:
-            say(
-                f"warning: the checkpoint was written with global batch {ckpt.get('global_batch')} and "
-                f"{ckpt.get('steps_per_epoch')} steps/epoch, this run has {batch_size * world} and {steps_per_epoch}: "
-                "it will not repeat the original run"
-            )
-    say(f"model {cfg['model']['name']}: {n_params:,} parameters, {num_classes} classes, drop_path {cfg['model'].get('drop_path_rate')}")
-    say(f"data: {loaders.info['train']} ({loaders.info['train_images']} images); val: {loaders.info['val']} ({loaders.info['val_images']} images)")
-    say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
-    say(f"precision: {policy.describe()}; optimizer: {derived['optimizer']}")
-    say(lr_rule)
-    sched = cfg["schedule"]
-    say(
-        f"schedule: cosine to {sched.get('min_lr')}, warm-up {sched.get('warmup_epochs')} epochs from {derived['warmup_lr']:.3g}, "
-        f"stepped per {'epoch' if sched.get('step_on_epochs') else 'iteration'}; "
-        f"{steps_per_epoch} steps/epoch x {epochs} epochs = {total_steps} steps"
-        + (f", stopping after step {stop_at}" if stop_at < total_steps else "")
-    )
+        if ckpt.get("global_batch") != batch_size * world or ckpt.get("steps_per_epoch") != plan.steps_per_epoch:
+            say(f"warning: the checkpoint was written with global batch {ckpt.get('global_batch')} and "
+                f"{ckpt.get('steps_per_epoch')} steps/epoch, this run has {batch_size * world} and {plan.steps_per_epoch}: "
+                "it will not repeat the original run")
+    _log_start(say, cfg, parts, plan, loaders, dev, world, derived)
 
-    # -- helpers that close over the run -----------------------------------------------------------
+    # -- what the loop calls -----------------------------------------------------------------------
     def save_checkpoint(at: Position) -> None:
-        if not main:
-            return
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "recipe": cfg["name"],
-            "model_name": cfg["model"]["name"],
-            "model_kwargs": dict(cfg["model"].get("kwargs") or {}),
-            "num_classes": num_classes,
-            "img_size": int(cfg["data"]["img_size"]),
-            "model": model.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": dev.rng_state(),
-            "position": asdict(at),
-            "best_acc1": best_acc1,
-            "skipped_files": sorted(skipped_files),
-            "log_offsets": log.offsets(),
-            "global_batch": batch_size * world,
-            "steps_per_epoch": steps_per_epoch,
-        }
-        atomic_torch_save(state, out / "last.pth")
+        if main:
+            state = {"format": CHECKPOINT_FORMAT, **weights_state(parts, cfg, num_classes),
+                     "optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
+                     "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+                     "rng": seeding.rng_state(dev), "position": asdict(at), "best_acc1": progress.best_acc1,
+                     "skipped_files": sorted(progress.skipped_files), "log_offsets": log.offsets(),
+                     "global_batch": batch_size * world, "steps_per_epoch": plan.steps_per_epoch}
+            atomic_torch_save(state, out / "last.pth")
+        progress.saved_step = at.step
+
+    def last_checkpoint() -> str:
+        return "none was saved" if progress.saved_step is None else f"{out / 'last.pth'} (step {progress.saved_step})"
 
     def note_skipped(paths: list[str]) -> None:
-        for p in paths:
-            if p not in skipped_files:
-                skipped_files.add(p)
-                say(f"skipped unreadable image {p} ({len(skipped_files)} so far)")
+        for p in sorted(set(paths) - progress.skipped_files):
+            progress.skipped_files.add(p)
+            say(f"skipped unreadable image {p} ({len(progress.skipped_files)} so far)")
 
     def emit(kind: str, record: dict) -> None:
-        if not main:
-            return
-        (log.step if kind == "step" else log.eval)(record)
-        for cb in callbacks:
-            fn = getattr(cb, f"on_{kind}", None)
-            if fn is not None:
-                fn(record)
+        if main:
+            (log.step if kind == "step" else log.eval)(record)
+            for cb in callbacks:
+                getattr(cb, f"on_{kind}", lambda record: None)(record)
 
-    # -- train -----------------------------------------------------------------------------------
-    save_every = int(run["save_every"] or 0)
-    params = [p for p in model.parameters() if p.requires_grad]
-    last_eval: dict = {}
-    last_loss, step, bad_in_a_row = None, pos.step, 0
-    images_seen, stopped = 0, "completed"
-    bar = tqdm(total=stop_at, initial=min(step, stop_at), desc=cfg["name"], unit="step", dynamic_ncols=True, disable=not (main and run["progress"]))
+    def one_step(epoch: int, i: int, batches, t_last: float) -> float:
+        """Step ``progress.step`` (batch ``i`` of ``epoch``): train, log, stop on a non-finite loss; its end time."""
+        step = progress.step
+        with friendly_errors(dev, batch_size, f"at step {step}"):
+            images, labels, skipped = next(batches)
+            note_skipped(skipped)
+            parts.scheduler.step_update(step)  # the lr of this step (per-iteration schedules)
+            seeding.seed_all(seeding.derive_seed(seed, rank, step) % 2**63, dev)  # mixup, drop-path, dropout
+            images = images.to(dev.torch_device, non_blocking=True)
+            labels = labels.to(dev.torch_device, non_blocking=True)
+            loss, grad_norm, stepped = train_step(parts, images, labels, dev)
+            if parts.ema is not None and stepped:
+                parts.ema.update(parts.model, step=step)
+            progress.last_loss = loss_value = global_mean(loss, world)
+        now = time.perf_counter()
+        record = {"step": step, "epoch": epoch, "iter": i, "loss": loss_value, "lr": parts.optimizer.param_groups[0]["lr"],
+                  "images_per_s": batch_size * world / max(now - t_last, 1e-9), "time": now - t_last, "grad_norm": grad_norm}
+        if not stepped:
+            record["skipped_step"] = True
+        progress.images_seen += batch_size * world
+        emit("step", record)
+        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{record['lr']:.2e}", img_s=f"{record['images_per_s']:.0f}", refresh=False)
+        bar.update()
+        progress.bad_in_a_row = 0 if math.isfinite(loss_value) else progress.bad_in_a_row + 1
+        if progress.bad_in_a_row and (parts.scaler is None or progress.bad_in_a_row >= MAX_SKIPPED_IN_A_ROW):
+            raise NonFiniteLoss(
+                f"the loss is {loss_value} at step {step} (epoch {epoch}, iteration {i})"
+                + (f", {progress.bad_in_a_row} steps in a row" if parts.scaler is not None else "")
+                + f"; training stopped. Last good checkpoint: {last_checkpoint()}. Lower --lr, keep gradient "
+                "clipping on (--set grad_clip=1.0), or train in fp32 (--amp none)"
+            )
+        progress.step += 1
+        if run["save_every"] and progress.step % int(run["save_every"]) == 0:
+            save_checkpoint(Position(epoch, i + 1, progress.step))
+        return now
+
+    # -- train: epochs of steps, each epoch ending in validation and a checkpoint -------------------
+    bar = tqdm(total=plan.stop_at, initial=min(progress.step, plan.stop_at), desc=cfg["name"], unit="step",
+               dynamic_ncols=True, disable=not (main and run["progress"]))
     t_start = time.perf_counter()
     try:
         for epoch in range(pos.epoch, epochs):
             first = pos.batch if epoch == pos.epoch else 0
-            last = min(steps_per_epoch, first + max(0, stop_at - step))  # this epoch runs batches [first, last)
-            if first < steps_per_epoch and step >= stop_at:
+            last = min(plan.steps_per_epoch, first + max(0, plan.stop_at - progress.step))  # batches [first, last)
+            if first < plan.steps_per_epoch and progress.step >= plan.stop_at:
                 break  # (a resumed epoch with all its batches done still gets its validation below)
-            if first < last:
-                loaders.train_sampler.set_epoch(epoch, skip=first * batch_size)
-                scheduler.step(epoch)  # acts only when the schedule is stepped per epoch (DeiT)
-                train_model.train()
-                t_last = time.perf_counter()
-                batches = data.clean_errors(loaders.train)
-                for i in range(first, last):
-                    with friendly_errors(dev, batch_size, f"at step {step}"):
-                        images, labels, skipped = next(batches)
-                        note_skipped(skipped)
-                        scheduler.step_update(step)  # the lr of this step (per-iteration schedules)
-                        dev.seed(data.derive_seed(seed, rank, step) % 2**63)  # mixup, drop-path, dropout
-                        images = images.to(dev.torch_device, non_blocking=True)
-                        labels = labels.to(dev.torch_device, non_blocking=True)
-                        if mixup_fn is not None:
-                            images, labels = mixup_fn(images, labels)
-
-                        with dev.autocast(policy):
-                            logits = train_model(images)
-                            loss = criterion(logits, labels)
-
-                        grad_norm, stepped = None, True
-                        if scaler is None:
-                            loss.backward()
-                            if grad_clip:
-                                grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                            optimizer.step()
-                        else:
-                            scaler.scale(loss).backward()
-                            if grad_clip:
-                                scaler.unscale_(optimizer)
-                                grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                            scale = scaler.get_scale()
-                            scaler.step(optimizer)  # skipped by the scaler when gradients are inf/NaN
-                            scaler.update()
-                            stepped = scaler.get_scale() >= scale
-                        optimizer.zero_grad(set_to_none=True)
-                        if ema is not None and stepped:
-                            ema.update(model, step=step)
-                        last_loss = _global_mean(loss, world)
-
-                    now = time.perf_counter()
-                    record = {
-                        "step": step,
-                        "epoch": epoch,
-                        "iter": i,
-                        "loss": last_loss,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "images_per_s": batch_size * world / max(now - t_last, 1e-9),
-                        "time": now - t_last,
-                        "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                    }
-                    if not stepped:
-                        record["skipped_step"] = True
-                    t_last = now
-                    images_seen += batch_size * world
-                    emit("step", record)
-                    bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{record['lr']:.2e}", img_s=f"{record['images_per_s']:.0f}", refresh=False)
-                    bar.update()
-
-                    if not math.isfinite(last_loss):
-                        bad_in_a_row += 1
-                        if scaler is None or bad_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-                            raise NonFiniteLoss(
-                                f"the loss is {last_loss} at step {step} (epoch {epoch}, iteration {i})"
-                                + (f", {bad_in_a_row} steps in a row" if scaler is not None else "")
-                                + f"; training stopped. Last good checkpoint: {_resume_hint(out)}. Lower --lr, keep gradient "
-                                "clipping on (--set grad_clip=1.0), or train in fp32 (--amp none)"
-                            )
-                    else:
-                        bad_in_a_row = 0
-                    step += 1
-                    if save_every and step % save_every == 0:
-                        save_checkpoint(Position(epoch, i + 1, step))
-                if last < steps_per_epoch:  # --max-steps ended the run inside this epoch
-                    stopped = "max_steps"
-                    save_checkpoint(Position(epoch, last, step))
-                    break
-
-            # -- end of an epoch: validate, keep the best, checkpoint -------------------------------
-            done = epoch + 1
-            if loaders.val is not None and (done % int(cfg["eval_every"]) == 0 or done == epochs):
-                with friendly_errors(dev, batch_size, "in validation"):
-                    metrics, skipped = evaluate(model, loaders.val, dev, policy, world)
-                    note_skipped(skipped)
-                    last_eval = {"split": "val", "epoch": epoch, "step": step, **metrics}
-                    emit("eval", last_eval)
-                    if ema is not None and ema_cfg.get("validate"):
-                        ema_metrics, _ = evaluate(ema.module, loaders.val, dev, policy, world)
-                        emit("eval", {"split": "val_ema", "epoch": epoch, "step": step, **ema_metrics})
-                say(f"epoch {epoch}: val acc1 {metrics['acc1']:.2f} %  acc5 {metrics['acc5']:.2f} %  loss {metrics['loss']:.4f}")
-                if best_acc1 is None or metrics["acc1"] > best_acc1:
-                    best_acc1 = metrics["acc1"]
-                    if main:
-                        best = {"format": CHECKPOINT_FORMAT + "-weights", "recipe": cfg["name"], "model_name": cfg["model"]["name"],
-                                "model_kwargs": dict(cfg["model"].get("kwargs") or {}), "num_classes": num_classes,
-                                "img_size": int(cfg["data"]["img_size"]), "model": model.state_dict(),
-                                "ema": ema.state_dict() if ema is not None else None, "epoch": epoch, "step": step, "acc1": best_acc1}
-                        atomic_torch_save(best, out / "best.pth")
-            save_checkpoint(Position(done, 0, step))
+            loaders.train_sampler.set_epoch(epoch, skip=first * batch_size)
+            parts.scheduler.step(epoch)  # acts only when the schedule is stepped per epoch (DeiT)
+            parts.train_model.train()
+            batches, t_last = data.clean_errors(loaders.train), time.perf_counter()
+            for i in range(first, last):
+                t_last = one_step(epoch, i, batches, t_last)
+            if last < plan.steps_per_epoch:  # a limit ended the run inside this epoch
+                save_checkpoint(Position(epoch, last, progress.step))
+                break
+            if loaders.val is not None and ((epoch + 1) % int(cfg["eval_every"]) == 0 or epoch + 1 == epochs):
+                validate_and_keep_best(parts, loaders.val, cfg, dev, world, epoch, progress, num_classes,
+                                       out if main else None, emit, say, note_skipped)
+            save_checkpoint(Position(epoch + 1, 0, progress.step))
     except data.SampleError as e:
-        raise type(e)(
-            f"{e}. Training stopped at step {step}; last checkpoint: {_resume_hint(out)} (continue it with --resume once "
-            "the cause is fixed)"
-        ) from None
+        raise type(e)(f"{e}. Training stopped at step {progress.step}; last checkpoint: {last_checkpoint()} "
+                      "(continue it with --resume once the cause is fixed)") from None
     finally:
         bar.close()
         train_seconds = time.perf_counter() - t_start
         log.close()
 
-    if step >= total_steps:
-        stopped = "completed"
-    elif stop_at < total_steps and step >= stop_at:
-        stopped = "max_steps"
-    if skipped_files and main:
-        tqdm.write(f"{len(skipped_files)} unreadable image(s) skipped (listed in {out / 'train.log'})")
+    if progress.skipped_files and main:
+        tqdm.write(f"{len(progress.skipped_files)} unreadable image(s) skipped (listed in {out / 'train.log'})")
     return TrainResult(
-        out_dir=str(out),
-        steps=step,
-        epochs_completed=step // steps_per_epoch,
-        val_acc1=last_eval.get("acc1"),
-        val_acc5=last_eval.get("acc5"),
-        val_loss=last_eval.get("loss"),
-        best_acc1=best_acc1,
-        train_seconds=train_seconds,
-        images_per_s=images_seen / train_seconds if train_seconds > 0 else 0.0,
-        last_loss=last_loss,
-        stopped=stopped,
-        skipped_files=sorted(skipped_files),
-        config=cfg,
+        out_dir=str(out), steps=progress.step, epochs_completed=progress.step // plan.steps_per_epoch,
+        val_acc1=progress.last_eval.get("acc1"), val_acc5=progress.last_eval.get("acc5"), val_loss=progress.last_eval.get("loss"),
+        best_acc1=progress.best_acc1, train_seconds=train_seconds,
+        images_per_s=progress.images_seen / train_seconds if train_seconds > 0 else 0.0, last_loss=progress.last_loss,
+        stopped="completed" if progress.step >= plan.total_steps else plan.stop_reason,
+        skipped_files=sorted(progress.skipped_files), config=cfg,
     )
 
 
-def _resume_hint(out: Path) -> str:
-    saved = _saved_step(out)
-    return "none was saved" if saved is None else f"{out / 'last.pth'} (step {saved})"
-
-
-def _saved_step(out: Path) -> Optional[int]:
-    """The step of ``out/last.pth``, or None when there is none (for the non-finite-loss message)."""
-    try:
-        return int(torch.load(out / "last.pth", map_location="cpu", weights_only=True)["position"]["step"])
-    except Exception:  # noqa: BLE001
-        return None
+def validate_and_keep_best(parts: Parts, loader, cfg: Mapping, dev: device.Device, world: int, epoch: int,
+                           progress: Progress, num_classes: int, out: Optional[Path], emit, say, note_skipped) -> None:
+    """Validate the model (and its EMA, where the recipe asks), log it, and write best.pth when it is the best
+    so far (``out`` None: not this process's job). Updates ``progress.last_eval`` and ``progress.best_acc1``."""
+    step = progress.step
+    with friendly_errors(dev, int(cfg["batch_size"]), "in validation"):
+        metrics, skipped = evaluate(parts.model, loader, dev, parts.policy, world)
+        note_skipped(skipped)
+        progress.last_eval = {"split": "val", "epoch": epoch, "step": step, **metrics}
+        emit("eval", progress.last_eval)
+        if parts.ema is not None and (cfg.get("ema") or {}).get("validate"):
+            ema_metrics, _ = evaluate(parts.ema.module, loader, dev, parts.policy, world)
+            emit("eval", {"split": "val_ema", "epoch": epoch, "step": step, **ema_metrics})
+    say(f"epoch {epoch}: val acc1 {metrics['acc1']:.2f} %  acc5 {metrics['acc5']:.2f} %  loss {metrics['loss']:.4f}")
+    if progress.best_acc1 is None or metrics["acc1"] > progress.best_acc1:
+        progress.best_acc1 = metrics["acc1"]
+        if out is not None:
+            best = {"format": CHECKPOINT_FORMAT + "-weights", **weights_state(parts, cfg, num_classes),
+                    "epoch": epoch, "step": step, "acc1": progress.best_acc1}
+            atomic_torch_save(best, out / "best.pth")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import torch
 import kit  # noqa: F401  (registers the kit's models)
 from kit.errors import UserError
 from kit.models import count_parameters
-from kit.models.cait import DEIT_NAMES, load_checkpoint, read_state_dict, timm_name
+from kit.models.cait import DEIT_NAMES, timm_name
+from kit.models.weights import load_weights, read_state_dict
 
 # A cut-down timm CaiT (timm's own entry point, fewer blocks, 32x32 input) keeps checkpoint tests fast.
 SMALL = dict(img_size=32, depth=2, num_classes=10)
@@ -98,7 +99,7 @@ def test_in_memory_state_dict_and_plain_layout(tmp_path):
     path = tmp_path / "plain.pth"
     torch.save({"state_dict": {"_orig_mod.module." + k: v for k, v in source.state_dict().items()}}, path)
     target = small(seed=3)
-    assert load_checkpoint(target, path) == []
+    assert load_weights(target, path) == []
     assert torch.equal(target.blocks[1].attn.proj_w.weight, source.blocks[1].attn.proj_w.weight)
 
 
@@ -108,7 +109,7 @@ def test_new_head_size_keeps_the_fresh_head(tmp_path):
     torch.save(source.state_dict(), path)
     target = small(seed=5, num_classes=3)
     fresh_head = target.head.weight.clone()
-    assert load_checkpoint(target, path) == ["head.bias", "head.weight"]
+    assert load_weights(target, path) == ["head.bias", "head.weight"]
     assert torch.equal(target.head.weight, fresh_head)
     assert torch.equal(target.blocks[0].gamma_1, source.blocks[0].gamma_1)
 
@@ -117,7 +118,7 @@ def test_pos_embed_resampled_from_another_image_size(tmp_path):
     path = tmp_path / "64px.pth"
     torch.save(small(img_size=64).state_dict(), path)  # 4x4 patches at patch 16 -> 2x2 at 32 px
     target = small()
-    load_checkpoint(target, path)
+    load_weights(target, path)
     assert target.pos_embed.shape == (1, 4, 192)
 
 
@@ -135,7 +136,7 @@ def test_checkpoint_of_another_model_is_a_user_error(tmp_path, num_classes):
     other = tmp_path / "other_family.pth"
     torch.save({"backbone.layers.0.weight": torch.zeros(2), "pos_embed": torch.zeros(1, 4, 192)}, other)
     with pytest.raises(UserError, match=r"missing keys \(.*unexpected keys \(backbone.layers.0.weight"):
-        load_checkpoint(small(num_classes=num_classes), other)
+        load_weights(small(num_classes=num_classes), other)
 
 
 def test_pretrained_without_file_never_downloads():
@@ -164,7 +165,7 @@ def test_bad_checkpoint_files(tmp_path, content, match):
         read_state_dict(path)
 
 
-def test_load_checkpoint_serves_hivit_too(tmp_path):
+def test_load_weights_serves_hivit_too(tmp_path):
     """The loader is family-agnostic: it uses HiViT's own filter (mmpretrain names) and the same checks."""
     torch.manual_seed(0)
     source = timm.create_model("hivit_workshop_32")
@@ -174,10 +175,10 @@ def test_load_checkpoint_serves_hivit_too(tmp_path):
     torch.save({"state_dict": mmpretrain, "meta": {"epoch": 1}}, path)
     torch.manual_seed(1)
     target = timm.create_model("hivit_workshop_32")
-    assert load_checkpoint(target, path) == []
+    assert load_weights(target, path) == []
     assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
 
     cait_file = tmp_path / "cait.pth"
     torch.save(timm.create_model("cait_workshop_32").state_dict(), cait_file)
     with pytest.raises(UserError, match="does not fit hivit_workshop_32: .*missing keys"):
-        load_checkpoint(target, cait_file)
+        load_weights(target, cait_file)

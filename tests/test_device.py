@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from kit import device as device_mod
+from kit import seeding
 from kit.device import AmpPolicy, resolve
 from kit.errors import UserError
 
@@ -156,9 +157,9 @@ def test_sdaa_set_device_sync_seed_and_rng(fake_sdaa):
     dev = resolve("sdaa").set_device(1)
     assert dev.spec == "sdaa:1"
     dev.synchronize()
-    dev.seed(7)
-    state = dev.rng_state()
-    dev.set_rng_state(state)
+    seeding.seed_all(7, dev)
+    state = seeding.rng_state(dev)
+    seeding.set_rng_state(state, dev)
     assert fake_sdaa.names() == ["set_device", "synchronize", "manual_seed_all", "set_rng_state_all"]
     assert fake_sdaa.calls[0][1] == (1,) and fake_sdaa.calls[2][1] == (7,)
     assert dev.name() == "TECO_AICARD_01"
@@ -228,13 +229,13 @@ def test_bad_amp_value(no_sdaa):
 
 def test_seed_and_rng_round_trip_through_weights_only_checkpoint(tmp_path, no_sdaa):
     dev = resolve("cpu")
-    dev.seed(1234)
-    state = dev.rng_state()
+    seeding.seed_all(1234, dev)
+    state = seeding.rng_state(dev)
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     torch.save({"rng": state}, tmp_path / "rng.pth")
     loaded = torch.load(tmp_path / "rng.pth", weights_only=True)["rng"]
-    dev.seed(999)  # disturb everything
-    dev.set_rng_state(loaded)
+    seeding.seed_all(999, dev)  # disturb everything
+    seeding.set_rng_state(loaded, dev)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 

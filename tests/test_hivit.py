@@ -244,7 +244,7 @@ def test_other_class_count_drops_the_head(tmp_path):
 def test_pretrained_without_a_file_fails_clearly(tmp_path):
     with pytest.raises(RuntimeError, match="pretrained_cfg_overlay=dict\\(file="):
         timm.create_model("hivit_tiny_patch16_224", pretrained=True)
-    with pytest.raises(UserError, match="nope.pth: checkpoint file not found"):
+    with pytest.raises(UserError, match="nope.pth: no such checkpoint file"):
         _load("hivit_workshop_32", tmp_path / "nope.pth")
 
 

@@ -1,17 +1,27 @@
 """The kit's models: HiViT (ours, built from timm.layers) and CaiT (timm's), plus workshop sizes.
 
 Importing this package registers every kit model in timm's registry, so the usual
-``timm.create_model(name, ...)`` builds them; nothing here wraps or replaces timm's API.
+``timm.create_model(name, ...)`` builds them. :func:`create` is the one door the kit itself uses (the
+trainer, ``kit anatomy``, the notebooks, the benchmarks): timm's ``create_model`` plus the two things
+every caller needs, DeiT's CaiT names and weights from a local file, with errors a user can act on.
+
+    hivit.py    HiViT, mmpretrain-compatible names, the masked forward
+    cait.py     timm's CaiT re-registered offline, DeiT names, the workshop CaiT
+    weights.py  reading checkpoints of any common layout, strict loading, the never-download rule
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+from pathlib import Path
+from typing import Any, Optional
 
 import timm
 import torch
 
-from kit.models import cait, hivit  # noqa: F401  (registration side effects)
+from kit.errors import UserError
+from kit.models import cait, hivit, weights  # noqa: F401  (registration side effects)
 
 #: The families the kit teaches, as timm name patterns.
 FAMILIES = {"hivit": "hivit_*", "cait": "cait_*"}
@@ -23,6 +33,37 @@ def list_kit_models() -> list[str]:
     for pattern in FAMILIES.values():
         names.update(timm.list_models(pattern))
     return sorted(names)
+
+
+def create(
+    name: str,
+    *,
+    num_classes: Optional[int] = None,
+    img_size: Optional[int] = None,
+    drop_path_rate: Optional[float] = None,
+    checkpoint: str | Path | None = None,
+    **kwargs: Any,
+) -> torch.nn.Module:
+    """``timm.create_model`` for a kit model (or a DeiT CaiT name such as ``cait_S24_224``).
+
+    Arguments left as None keep the model's defaults. ``checkpoint``: a local weights file of any
+    layout :func:`kit.models.weights.read_state_dict` reads, loaded strictly (the head may differ).
+    An unknown name or arguments the model cannot take are a :class:`UserError`.
+    """
+    if not timm.is_model(name):
+        try:
+            name = cait.timm_name(name)
+        except UserError:
+            raise UserError(f"unknown model {name!r}; the kit's models: {', '.join(list_kit_models())}") from None
+    given = {"num_classes": num_classes, "img_size": img_size, "drop_path_rate": drop_path_rate}
+    kwargs.update({k: v for k, v in given.items() if v is not None})
+    try:
+        model = timm.create_model(name, **kwargs)
+    except (TypeError, ValueError, AssertionError) as e:
+        raise UserError(f"cannot build {name} with {kwargs}: {e}") from e
+    if checkpoint:
+        weights.load_weights(model, checkpoint)
+    return model
 
 
 def count_parameters(name: str, **kwargs) -> int:
@@ -37,8 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import fnmatch
-
     names = [n for n in list_kit_models() if fnmatch.fnmatch(n, args.pattern)]
     width = max((len(n) for n in names), default=10)
     print(f"{'model':<{width}}  {'params':>12}  input")

@@ -7,54 +7,40 @@ The architecture is timm's ``timm.models.cait`` and is not rewritten here. This 
   so ``timm.create_model("cait_workshop_32")`` works after ``import kit``.
 * :func:`timm_name`: the DeiT repository calls the same models ``cait_S24_224``, ``cait_M48`` ... and
   its checkpoint files ``S24_224.pth`` ...; this maps either to timm's name.
+* :func:`checkpoint_filter_fn`: timm's CaiT filter plus ``pos_embed`` resampling for another image size.
 * Offline weights. ``timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=PATH))``
-  loads a local checkpoint in any common layout (plain state dict, DeiT's ``{"model": ...}``,
-  ``{"state_dict": ...}``, ``module.``/``_orig_mod.`` prefixes), strictly, and a checkpoint of another
-  model is a :class:`~kit.errors.UserError` that lists a few missing/unexpected keys. ``pretrained=True``
-  without a file is a UserError too: the kit never downloads.
+  loads a local checkpoint strictly, through :mod:`kit.models.weights` (the same rule as HiViT's).
 
-Why the timm CaiT names are re-registered: timm's own load path already unwraps ``model`` and strips
-``module.``, but (a) with no file it goes to the Hugging Face hub (about a minute of retries offline,
-then an HF error), and (b) when ``num_classes`` differs from the checkpoint's it loads non-strictly and
-only *logs* missing/unexpected keys, so a wrong checkpoint half-loads silently. Neither can be changed
-through timm's public hooks (the load filter is bound inside ``_create_cait``), so every ``cait_*``
-entry point is wrapped: timm builds the model without weights, then :func:`load_checkpoint` loads the
-file. The wrapped entry points call timm's own, unchanged.
+Why the timm CaiT names are re-registered: timm's own entry points (a) go to the Hugging Face hub when
+no file is given, and (b) load non-strictly when ``num_classes`` differs from the checkpoint's, only
+*logging* the keys that did not fit. Neither can be changed through timm's public hooks (the load
+filter is bound inside ``_create_cait``), so every ``cait_*`` entry point is wrapped: timm builds the
+model without weights, then :func:`kit.models.weights.load_weights` loads the file. The wrapped entry
+points call timm's own, unchanged.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 import warnings
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
+import timm.models.cait as timm_cait
 import torch
 import torch.nn as nn
-import timm.models.cait as timm_cait
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import resample_abs_pos_embed
 from timm.models import register_model
-from timm.models._pretrained import DefaultCfg, PretrainedCfg
+from timm.models._pretrained import DefaultCfg
 from timm.models._registry import generate_default_cfgs
 from timm.models.cait import Cait, _create_cait
 
 from kit.errors import UserError
+from kit.models import weights
 
-__all__ = [
-    "Cait",
-    "DEIT_NAMES",
-    "timm_name",
-    "read_state_dict",
-    "checkpoint_filter_fn",
-    "load_checkpoint",
-    "cait_workshop_32",
-]
-
-_logger = logging.getLogger(__name__)
+__all__ = ["Cait", "DEIT_NAMES", "timm_name", "checkpoint_filter_fn", "cait_workshop_32"]
 
 # ---------------------------------------------------------------------------------------------------
 # DeiT names
@@ -98,67 +84,6 @@ def timm_name(name: str) -> str:
 # Checkpoints
 # ---------------------------------------------------------------------------------------------------
 
-#: Keys under which training scripts nest the weights: timm/Lightning/mmengine, DeiT and the kit's trainer.
-_NESTING_KEYS = ("state_dict", "model")
-#: Prefixes added by wrappers: DistributedDataParallel and torch.compile, in either order.
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-
-def _torch_load(path: Path) -> Any:
-    """``torch.load`` with ``weights_only=True`` (no arbitrary code), allowing DeiT's ``args`` Namespace."""
-    import argparse
-
-    safe_globals = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
-    if safe_globals is not None:
-        with safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _strip_wrappers(key: str) -> str:
-    while key.startswith(_WRAPPER_PREFIXES):
-        key = key.split(".", 1)[1]
-    return key
-
-
-def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
-    """The tensors of a loaded checkpoint, whatever its layout, with wrapper prefixes removed.
-
-    Accepts a plain state dict, ``{"model": sd, ...}`` (DeiT, the kit's trainer) or ``{"state_dict": sd,
-    ...}`` (timm, Lightning, mmengine). ``source`` names the file in error messages.
-    """
-    if not isinstance(obj, Mapping):
-        raise UserError(f"{source}: holds a {type(obj).__name__}, not a state dict")
-    for key in _NESTING_KEYS:
-        if isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
-    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if not_tensors or not obj:
-        shown = ", ".join(repr(k) for k in list(obj)[:6])
-        raise UserError(f"{source}: found no state dict (top-level keys: {shown or 'none'}); expected a plain "
-                        f"state dict or one nested under {' or '.join(repr(k) for k in _NESTING_KEYS)}")
-    out: dict[str, torch.Tensor] = {}
-    for key, value in obj.items():
-        name = _strip_wrappers(key)
-        if name in out:
-            raise UserError(f"{source}: key {name!r} appears twice once wrapper prefixes are removed")
-        out[name] = value
-    return out
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file (see :func:`unwrap_state_dict` for the layouts), on the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint file")
-    try:
-        obj = _torch_load(path)
-    except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file; all mean the same)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise UserError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {first_line})") from e
-    return unwrap_state_dict(obj, source=str(path))
-
 
 def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """timm's CaiT filter, plus ``pos_embed`` resampling when the checkpoint was trained at another size.
@@ -178,107 +103,17 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) 
     return state_dict
 
 
-def _few(keys: list[str], n: int = 4) -> str:
-    shown = ", ".join(keys[:n])
-    return shown + (f" ... (+{len(keys) - n} more)" if len(keys) > n else "")
-
-
-def _classifier_keys(model: nn.Module) -> set[str]:
-    """State-dict names of the classification head (per timm's pretrained cfg ``classifier`` entry)."""
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    names = cfg.get("classifier") or "head"
-    names = (names,) if isinstance(names, str) else tuple(names)
-    return {f"{n}.{p}" for n in names for p in ("weight", "bias")}
-
-
-def _default_filter(model: nn.Module) -> Callable | None:
-    """The checkpoint filter of the model's family: timm's convention of a module-level function."""
-    if isinstance(model, Cait):
-        return checkpoint_filter_fn
-    return getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
-
-
-def load_checkpoint(
-    model: nn.Module,
-    checkpoint: str | Path | Mapping[str, torch.Tensor],
-    strict: bool = True,
-    filter_fn: Callable | None = None,
-) -> list[str]:
-    """Load weights from a file (or an in-memory state dict) into ``model``; return the keys left as built.
-
-    Strict except for the classifier: a head of another size (fine-tuning to new classes) or no head
-    in the checkpoint (a backbone) keeps the model's own freshly initialised head. Any other missing,
-    unexpected or mis-shaped key is a :class:`UserError` naming a few of them, so a checkpoint of another
-    model never half-loads. ``filter_fn(state_dict, model)`` defaults to the family's
-    ``checkpoint_filter_fn`` (CaiT: :func:`checkpoint_filter_fn`; HiViT: the one in ``kit.models.hivit``).
-    """
-    if isinstance(checkpoint, Mapping):
-        source, state_dict = "state_dict", unwrap_state_dict(checkpoint, "state_dict")
-    else:
-        source, state_dict = str(checkpoint), read_state_dict(checkpoint)
-    filter_fn = filter_fn or _default_filter(model)
-    if filter_fn is not None:
-        state_dict = filter_fn(state_dict, model)
-
-    expected = model.state_dict()
-    head = _classifier_keys(model)
-    kept = [k for k in head if k in expected and (k not in state_dict or state_dict[k].shape != expected[k].shape)]
-    state_dict = {k: v for k, v in state_dict.items() if k not in kept and not (k in head and k not in expected)}
-    missing = [k for k in expected if k not in state_dict and k not in kept]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [
-        f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state_dict and state_dict[k].shape != expected[k].shape
-    ]
-    if mismatched or (strict and (missing or unexpected)):
-        arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
-        parts = [f"{len(missing)} missing keys ({_few(missing)})" if missing else "",
-                 f"{len(unexpected)} unexpected keys ({_few(unexpected)})" if unexpected else "",
-                 f"{len(mismatched)} shapes differ, checkpoint vs model ({_few(mismatched, 3)})" if mismatched else ""]
-        raise UserError(f"{source}: does not fit {arch}: " + "; ".join(p for p in parts if p)
-                        + ". Is it a checkpoint of another model or size?")
-    model.load_state_dict(state_dict, strict=False)
-    if kept:
-        _logger.info("%s: kept the model's own %s (num_classes differs or the checkpoint has no head)",
-                     source, ", ".join(sorted(kept)))
-    return sorted(kept)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Offline entry points
 # ---------------------------------------------------------------------------------------------------
-
-
-def _weights_source(name: str, pretrained: bool, kwargs: dict) -> Any:
-    """The local file or in-memory state dict that ``pretrained=True`` asks for; a UserError if none."""
-    if not pretrained:
-        return None
-    origin = ""
-    for cfg in (kwargs.get("pretrained_cfg_overlay"), kwargs.get("pretrained_cfg")):
-        if isinstance(cfg, PretrainedCfg):
-            cfg = cfg.to_dict()
-        if isinstance(cfg, Mapping):
-            if cfg.get("state_dict") is not None:
-                return cfg["state_dict"]
-            if cfg.get("file"):
-                return cfg["file"]
-    if name in default_cfgs:
-        origin = default_cfgs[name].default.origin_url or ""
-    where = f" (the original weights: {origin})" if origin else ""
-    raise UserError(f"{name}: pretrained=True needs a local checkpoint file{where}; the kit never downloads. "
-                    f"Use timm.create_model({name!r}, pretrained=True, pretrained_cfg_overlay=dict(file='PATH.pth'))")
 
 
 def _offline(name: str, create: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     """An entry point named ``name`` that builds with ``create`` (no weights) and loads a local checkpoint."""
 
     def entry(pretrained: bool = False, **kwargs) -> nn.Module:
-        source = _weights_source(name, pretrained, kwargs)
-        model = create(pretrained=False, **kwargs)
-        if source is not None:
-            load_checkpoint(model, source)
-        return model
+        origin = (default_cfgs[name].default.origin_url or "") if name in default_cfgs else ""
+        return weights.build_offline(name, pretrained, kwargs, lambda **kw: create(pretrained=False, **kw), origin)
 
     entry.__name__ = entry.__qualname__ = name
     entry.__module__ = __name__
@@ -355,12 +190,10 @@ def _create_workshop(pretrained: bool = False, **kwargs) -> Cait:
 def cait_workshop_32(pretrained: bool = False, **kwargs) -> Cait:
     """CaiT for 32x32 inputs, sized to train on the digits set in about a minute on 2 CPU cores.
 
-    Patch 8 gives 4x4 = 16 tokens (patch 4's 64 tokens trained at under half the speed to the same
-    accuracy); 4 talking-heads blocks of width 96 (4 heads of 24) and the usual 2 class-attention
-    blocks, 0.69 M parameters. bench/bench_workshop.py on a quiet 2-core CPU, 25 epochs at batch 32:
-    width 96 reached 96.9 % val top-1 in 76 s, width 128 (1.21 M) 96.9 % in 98 s, so the narrower model is the
-    workshop's (the recipe now trains it at batch 64 from cached images: 97.5 % in 56 s). LayerScale starts at 0.1, the CaiT authors' value for shallow nets (1e-5/1e-6 is for 24+
-    blocks); 1.0 trained unstably here (bench/bench_cait_workshop.py: 12 epochs reach 96 % val top-1
-    with init 0.1, 33 % with 1.0).
+    Patch 8 gives 4x4 = 16 tokens (patch 4's 64 tokens train far slower to the same accuracy); 4
+    talking-heads blocks of width 96 (4 heads of 24) and the usual 2 class-attention blocks. The width
+    is the narrowest that kept the workshop's accuracy (``bench/bench_workshop.py`` compares them).
+    LayerScale starts at 0.1, the CaiT authors' value for shallow nets (1e-5/1e-6 is for 24+ blocks);
+    1.0 trains unstably at this depth (``bench/bench_cait_workshop.py``).
     """
     return _offline("cait_workshop_32", _create_workshop)(pretrained=pretrained, **kwargs)

@@ -37,7 +37,6 @@ overlapping stem convs, the 3-D branch of PatchMerge, the per-key attention mask
 
 from __future__ import annotations
 
-import os
 from typing import Optional, Sequence
 
 import torch
@@ -54,17 +53,12 @@ from timm.layers import (
     trunc_normal_,
     use_fused_attn,
 )
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, resolve_pretrained_cfg
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch.utils.checkpoint import checkpoint
 
-from kit.errors import UserError
+from kit.models import weights
 
-__all__ = ["HiViT", "PretrainedFileError", "checkpoint_filter_fn", "random_masking_ids"]
-
-
-class PretrainedFileError(UserError, RuntimeError):
-    """``pretrained=True`` without a usable local checkpoint: the kit downloads nothing. A UserError,
-    so the CLI prints the message and exits 2; a RuntimeError, as timm raises for missing weights."""
+__all__ = ["HiViT", "checkpoint_filter_fn", "random_masking_ids"]
 
 
 def random_masking_ids(
@@ -426,21 +420,15 @@ class HiViT(nn.Module):
 
 # ------------------------------------------------------------------------------- checkpoints
 def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
-    """Map an mmpretrain or kit checkpoint onto ``model``'s names.
+    """Map an mmpretrain or kit state dict onto ``model``'s names (kit.models.weights has unwrapped it).
 
-    Accepts a plain state_dict or one wrapped as {'state_dict': ...} / {'model': ...}; strips
-    ``module.`` (DDP) and ``backbone.``, maps ``head.fc.`` to ``head.``, drops mmpretrain's
-    data_preprocessor buffers. When the model was built for another image size, pos_embed and the
-    bias tables are resampled (timm's helpers) and the index buffers are taken from the model.
+    Strips ``backbone.``, maps ``head.fc.`` to ``head.``, drops mmpretrain's data_preprocessor buffers.
+    When the model was built for another image size, pos_embed and the bias tables are resampled
+    (timm's helpers) and the index buffers are taken from the model.
     """
-    for key in ("state_dict", "model"):
-        if isinstance(state_dict.get(key), dict):
-            state_dict = state_dict[key]
-            break
     own = model.state_dict()
     out = {}
     for k, v in state_dict.items():
-        k = k.removeprefix("module.")
         if k.startswith("data_preprocessor."):
             continue
         if k.startswith("backbone."):
@@ -459,27 +447,8 @@ def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
 
 
 def _create_hivit(variant: str, pretrained: bool = False, **kwargs) -> HiViT:
-    if pretrained:
-        # Never download: the configs have no URL, so a local file (or state_dict) must be given.
-        cfg = resolve_pretrained_cfg(
-            variant,
-            pretrained_cfg=kwargs.get("pretrained_cfg"),
-            pretrained_cfg_overlay=kwargs.get("pretrained_cfg_overlay"),
-        )
-        if not cfg.file and not cfg.state_dict:
-            raise PretrainedFileError(
-                f"{variant}: the kit downloads no weights; pass a local checkpoint with "
-                f"pretrained_cfg_overlay=dict(file='path/to/checkpoint.pth') (mmpretrain or kit format)"
-            )
-        if cfg.file and not os.path.isfile(cfg.file):
-            raise PretrainedFileError(f"{cfg.file}: checkpoint file not found (pretrained weights for {variant})")
-    return build_model_with_cfg(
-        HiViT,
-        variant,
-        pretrained,
-        pretrained_filter_fn=checkpoint_filter_fn,
-        **kwargs,
-    )
+    """timm's builder without weights, then the local file ``pretrained=True`` names (kit.models.weights)."""
+    return weights.build_offline(variant, pretrained, kwargs, lambda **kw: build_model_with_cfg(HiViT, variant, False, **kw))
 
 
 def _cfg(**kwargs) -> dict:
