@@ -12,6 +12,8 @@ Layout written under ``--out``::
     val/n00000000/ILSVRC2012_val_00000001.JPEG ...
     meta/train.txt  meta/val.txt               ("relative/path label" per line, as mmpretrain reads)
     meta/classes.txt                           ("wnid name" per line)
+
+The lists and ``classes.txt`` are written by :mod:`kit.annotations`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from kit.annotations import list_file, write_classes, write_list
 from kit.atomic import atomic_dir
 from kit.errors import UserError
 
@@ -65,19 +68,16 @@ def write_digits(out: str | Path, size: int = IMAGE_SIZE, force: bool = False) -
     images, labels = digits.images, digits.target
     train_idx, val_idx = stratified_split(labels)
     with atomic_dir(out) as tmp:
-        lists = {"train": [], "val": []}
         for split, indices in (("train", train_idx), ("val", val_idx)):
+            entries = []
             for k, i in enumerate(indices, start=1):
                 wnid = WNIDS[labels[i]]
                 name = f"ILSVRC2012_val_{k:08d}.JPEG" if split == "val" else f"{wnid}_{i:04d}.JPEG"
-                rel = Path(split) / wnid / name
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                to_rgb_image(images[i], size).save(tmp / rel, format="JPEG", quality=JPEG_QUALITY)
-                lists[split].append(f"{rel.relative_to(split).as_posix()} {labels[i]}")
-        (tmp / "meta").mkdir()
-        for split, lines in lists.items():
-            (tmp / "meta" / f"{split}.txt").write_text("\n".join(lines) + "\n")
-        (tmp / "meta" / "classes.txt").write_text("".join(f"{w} {n}\n" for w, n in zip(WNIDS, NAMES)))
+                (tmp / split / wnid).mkdir(parents=True, exist_ok=True)
+                to_rgb_image(images[i], size).save(tmp / split / wnid / name, format="JPEG", quality=JPEG_QUALITY)
+                entries.append((f"{wnid}/{name}", int(labels[i])))
+            write_list(list_file(tmp, split), entries)
+        write_classes(tmp, WNIDS, dict(zip(WNIDS, NAMES)))
     return out
 
 

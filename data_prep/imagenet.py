@@ -54,8 +54,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data_prep.layout import list_classes, read_words, write_meta
+from data_prep.layout import list_classes, write_meta
 from data_prep.pool import cpu_count, imap_unordered
+from kit.annotations import read_words
 from kit.atomic import atomic_dir
 from kit.errors import UserError
 

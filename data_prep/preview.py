@@ -22,11 +22,10 @@ def class_counts(root: str | Path, split: str) -> dict[str, int]:
 
 def class_names(root: str | Path) -> dict[str, str]:
     """``{wnid: readable name}`` from ``meta/classes.txt`` when there is one (else the wnid itself)."""
-    path = Path(root) / "meta" / "classes.txt"
-    if not path.exists():
-        return {}
-    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
-    return {p[0]: (p[1] if len(p) > 1 else p[0]) for p in pairs}
+    from kit.annotations import read_classes, read_words
+
+    words = read_words(root)
+    return {wnid: words.get(wnid, wnid) for wnid in read_classes(root) or ()}
 
 
 def plot_class_grid(root: str | Path, split: str = "train", per_class: int = 8, max_classes: int = 10):

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data_prep.layout import list_classes, list_files, read_words, write_meta
+from data_prep.layout import list_classes, list_files, write_meta
+from kit.annotations import read_words
 from kit.atomic import atomic_dir
 from kit.errors import UserError
 

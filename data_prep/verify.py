@@ -34,8 +34,9 @@ from PIL import Image, ImageFile
 from tqdm.auto import tqdm
 
 from data_prep.imagenet import FULL_COUNTS, PARTIAL
-from data_prep.layout import SPLITS, read_classes, read_list, scan_split
+from data_prep.layout import SPLITS, scan_split
 from data_prep.pool import chunks, cpu_count, imap_unordered
+from kit.annotations import list_file, read_classes, read_list
 from kit.atomic import atomic_write_text
 from kit.errors import UserError
 
@@ -106,13 +107,14 @@ def _examples(names, n: int = 5) -> str:
 
 def check_list(root: Path, split: str, found: dict[str, list[str]], label_of: dict[str, int]) -> list[str]:
     """Compare one split's folders with ``meta/<split>.txt``: missing and unlisted files, wrong labels."""
-    list_path = root / "meta" / f"{split}.txt"
+    list_path = list_file(root, split)
     listed: dict[str, set[str]] = {}
     wrong_labels = []
-    for wnid, name, label in read_list(list_path):
+    for rel, label in read_list(list_path, by_class=True):
+        wnid, name = rel.split("/")
         listed.setdefault(wnid, set()).add(name)
         if label_of.get(wnid) != label:
-            wrong_labels.append(f"{wnid}/{name} {label}")
+            wrong_labels.append(f"{rel} {label}")
     problems = []
     if wrong_labels:
         problems.append(
@@ -177,7 +179,7 @@ def verify_dataset(
     for split in splits:
         images = sum(len(names) for names in found[split].values())
         total, source = expected_total(root, split, len(found[split]), expect.get(split))
-        listed = (root / "meta" / f"{split}.txt").is_file()
+        listed = list_file(root, split).is_file()
         report.splits.append(SplitSummary(split, len(found[split]), images, total, source, listed))
         if total is not None and images != total:
             report.count_problems.append(f"{root / split}: {images:,} images, expected {total:,} ({source})")

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets.folder import pil_loader
 
+from kit.annotations import classes_file, list_file, read_classes, read_list
 from kit.errors import UserError
 from kit.seeding import derive_seed, seed_cpu_generators
 from kit.transforms import build_transform
@@ -80,27 +81,6 @@ def _missing(root: Path, what: str, prepare: str) -> UserError:
     return UserError(f"{what}; {hint}")
 
 
-def _read_classes(root: Path) -> Optional[list[str]]:
-    path = root / "meta" / "classes.txt"
-    if not path.is_file():
-        return None
-    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def read_annotations(ann_file: Path, image_dir: Path) -> list[Sample]:
-    """``<relative path> <label>`` lines (mmpretrain's annotation list) as ``(path, label)`` pairs."""
-    samples = []
-    with open(ann_file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            parts = line.rsplit(None, 1)
-            if len(parts) != 2 or not parts[1].lstrip("-").isdigit() or int(parts[1]) < 0:
-                raise UserError(f"{ann_file}:{lineno}: expected '<relative/path> <label>', got {line.strip()!r}")
-            samples.append((str(image_dir / parts[0].strip()), int(parts[1])))
-    return samples
-
-
 def find_split(root: str | Path, split: str, fmt: str = "auto", prepare: str = "") -> Split:
     """The images of ``split`` ("train" or "val") under ``root``.
 
@@ -114,22 +94,22 @@ def find_split(root: str | Path, split: str, fmt: str = "auto", prepare: str = "
     if not root.is_dir():
         raise _missing(root, f"data folder {root} does not exist", prepare)
     image_dir = root / split
-    ann_file = root / "meta" / f"{split}.txt"
+    ann_file = list_file(root, split)
     if fmt not in ("auto", "annotations", "imagefolder"):
         raise UserError(f"data.format must be auto, annotations or imagefolder, not {fmt!r}")
     use_list = fmt == "annotations" or (fmt == "auto" and ann_file.is_file())
     if use_list:
         if not ann_file.is_file():
             raise _missing(root, f"annotation list {ann_file} does not exist", prepare)
-        samples = read_annotations(ann_file, image_dir)
+        samples = [(str(image_dir / rel), label) for rel, label in read_list(ann_file)]
         if not samples:
             raise _missing(root, f"the {split} split is empty: {ann_file} lists no images", prepare)
-        classes = _read_classes(root)
+        classes = read_classes(root)
         n_classes = max(label for _, label in samples) + 1
         if classes is None:
             classes = [str(i) for i in range(n_classes)]
         elif n_classes > len(classes):
-            raise UserError(f"{ann_file}: label {n_classes - 1} but {root / 'meta/classes.txt'} names {len(classes)} classes")
+            raise UserError(f"{ann_file}: label {n_classes - 1} but {classes_file(root)} names {len(classes)} classes")
         return Split(samples, classes, f"annotations {ann_file}")
     if not image_dir.is_dir():
         raise _missing(root, f"{image_dir} does not exist (no {split} split in {root})", prepare)

@@ -3,6 +3,7 @@ and the errors a user sees for missing data and unreadable images."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from kit import data
+from kit import annotations, data
 from kit.errors import UserError
 from kit.transforms import build_transform
 
@@ -85,6 +86,41 @@ def test_bad_annotation_line_names_file_and_line(tmp_path):
         f.write("n00000000/missing-label.png\n")
     with pytest.raises(UserError, match=r"meta/train\.txt:5: expected"):
         data.find_split(root, "train")
+
+
+def test_annotation_lists_and_classes_round_trip(tmp_path):
+    entries = [("n00000001/b.png", 1), ("n00000000/a name with spaces.png", 0), ("flat.png", 12)]
+    path = annotations.list_file(tmp_path, "train")
+    assert annotations.write_list(path, entries) == 3
+    assert path.read_text(encoding="utf-8") == "n00000001/b.png 1\nn00000000/a name with spaces.png 0\nflat.png 12\n"
+    assert annotations.read_list(path) == entries
+    annotations.write_classes(tmp_path, ["n00000001", "n00000000"], {"n00000000": "zero, nought"})
+    assert annotations.classes_file(tmp_path).read_text(encoding="utf-8") == "n00000001\nn00000000 zero, nought\n"
+    assert annotations.read_classes(tmp_path) == ["n00000001", "n00000000"]
+    assert annotations.read_words(tmp_path) == {"n00000000": "zero, nought"}
+    assert annotations.read_classes(tmp_path / "none") is None and annotations.read_words(tmp_path / "none") == {}
+    assert sorted(p.name for p in (tmp_path / "meta").iterdir()) == ["classes.txt", "train.txt"]  # no temporaries
+
+
+@pytest.mark.parametrize("bad", ["n00000000/no-label.png", "n00000000/a.png -1", "n00000000/a.png one",
+                                 "n00000000/a.png 1.5", "n00000000/a.png \u00b2", "3"])
+def test_malformed_list_line_names_file_line_and_what_was_expected(tmp_path, bad):
+    path = tmp_path / "val.txt"
+    path.write_text(f"n00000000/ok.png 0\n\n{bad}\n", encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(path))}:3: expected '<relative/path> <label>'.*>= 0, found"):
+        annotations.read_list(path)
+
+
+def test_list_by_class_needs_a_class_folder_and_the_writer_refuses_what_it_cannot_read_back(tmp_path):
+    path = tmp_path / "val.txt"
+    path.write_text("n00000000/a.png 0\nILSVRC2012_val_00000001.JPEG 0\n", encoding="utf-8")
+    assert annotations.read_list(path)[1] == ("ILSVRC2012_val_00000001.JPEG", 0)  # mmpretrain's flat val list
+    with pytest.raises(UserError, match=rf"{re.escape(str(path))}:2: expected '<wnid>/<file> <label>'"):
+        annotations.read_list(path, by_class=True)
+    for rel, label in (("n00000000/a.png", -1), ("n00000000/a.png ", 0), ("", 0), ("n00000000/a\n.png", 0)):
+        with pytest.raises(UserError, match="cannot list"):
+            annotations.write_list(tmp_path / "out.txt", [(rel, label)])
+    assert not (tmp_path / "out.txt").exists()
 
 
 def test_missing_data_says_what_to_run(tmp_path):

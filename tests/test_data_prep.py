@@ -369,6 +369,31 @@ def test_verify_finds_missing_unlisted_and_mislabelled_files(built_clean, tmp_pa
     assert "1 lines whose label is not their class's place" in out
 
 
+def test_verify_names_a_malformed_list_line(built_clean, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(built_clean, root)
+    val = root / "meta" / "val.txt"
+    n = len(val.read_text().splitlines())
+    with open(val, "a") as f:
+        f.write("ILSVRC2012_val_00000001.JPEG 0\n")  # no class folder: verify cannot place it
+    assert main(["verify", str(root), "--workers", "1"]) == 2
+    assert f"{val}:{n + 1}: expected '<wnid>/<file> <label>'" in capsys.readouterr().err
+
+
+def test_write_meta_lists_read_back_as_the_folders(built_clean):
+    from data_prep.layout import scan_split
+    from kit.annotations import list_file, read_classes, read_list
+
+    order = read_classes(built_clean)
+    assert order == WNIDS
+    for split in ("train", "val"):
+        listed = read_list(list_file(built_clean, split), by_class=True)
+        found = scan_split(built_clean / split)
+        assert listed == [(f"{w}/{name}", order.index(w)) for w, names in found.items() for name in names]
+
+
 def test_verify_reports_an_interrupted_build_and_bad_root(tmp_path, capsys):
     (tmp_path / "ds" / imagenet.PARTIAL / WNIDS[0]).mkdir(parents=True)
     assert main(["verify", str(tmp_path / "ds")]) == 1
