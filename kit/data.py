@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import pil_loader
 
 from kit.annotations import classes_file, list_file, read_classes, read_list
@@ -88,8 +89,6 @@ def find_split(root: str | Path, split: str, fmt: str = "auto", prepare: str = "
     (annotation lists when ``meta/<split>.txt`` exists, else class folders). A missing folder or an
     empty split is a :class:`UserError` that says what to run (``prepare``, with ``{path}``).
     """
-    from torchvision.datasets import ImageFolder
-
     root = Path(root)
     if not root.is_dir():
         raise _missing(root, f"data folder {root} does not exist", prepare)

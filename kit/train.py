@@ -59,11 +59,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+import numpy
+import timm
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from timm.utils import reduce_tensor
+import torchvision
+from timm.data import Mixup
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2
+from timm.scheduler import CosineLRScheduler
+from timm.utils import ModelEmaV3, reduce_tensor
+from tqdm.auto import tqdm
 
+import kit
 from kit import data, device, models, recipes, seeding
 from kit.atomic import atomic_torch_save, atomic_write_text
 from kit.errors import UserError
@@ -147,8 +156,6 @@ def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Op
     """timm's optimizer. timm exempts every 1-D parameter (norms, biases) and the names the model's own
     ``no_weight_decay()`` lists (position embeddings, class token, relative-position tables) from weight
     decay; torch's fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
-    from timm.optim import create_optimizer_v2
-
     kwargs = {k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k]) for k in ("betas", "eps", "momentum") if opt_cfg.get(k) is not None}
     if use_fused_optimizer(opt_cfg, dev):
         kwargs["fused"] = True
@@ -164,8 +171,6 @@ def warmup_start(sched_cfg: Mapping, lr: float) -> float:
 
 def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps_per_epoch: int):
     """timm's cosine schedule with linear warm-up, in steps (or in epochs where the recipe says so)."""
-    from timm.scheduler import CosineLRScheduler
-
     if sched_cfg.get("sched", "cosine") != "cosine":
         raise UserError(f"schedule.sched {sched_cfg['sched']!r}: only 'cosine' is wired in the kit")
     per_step = not sched_cfg.get("step_on_epochs", False)
@@ -186,9 +191,6 @@ def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps
 
 def build_criterion(cfg: Mapping, num_classes: int):
     """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing."""
-    from timm.data import Mixup
-    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-
     smoothing = float(cfg.get("label_smoothing") or 0.0)
     mix = cfg.get("mixup") or {}
     if mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax")):
@@ -221,8 +223,6 @@ class Parts:
 
 def build_parts(cfg: Mapping, dev: device.Device, num_classes: int, steps_per_epoch: int, world: int) -> Parts:
     """Model (seeded, so every process starts from the same weights), optimizer, schedule, precision, loss."""
-    from timm.utils import ModelEmaV3
-
     seeding.seed_all(int(cfg["seed"]), dev)
     model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"])).to(dev.torch_device)
     lr, lr_rule = recipes.scaled_lr(cfg, world)
@@ -356,12 +356,6 @@ def _starting_point(run: Mapping, out: Path, main: bool) -> tuple[Optional[dict]
 
 
 def _environment(dev: device.Device, world: int) -> dict:
-    import numpy
-    import timm
-    import torchvision
-
-    import kit
-
     return {
         "kit": kit.__version__,
         "python": platform.python_version(),
@@ -552,8 +546,6 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
     """
-    from tqdm.auto import tqdm
-
     cfg = recipes.resolve(config)
     run = cfg["run"]
     rank, local_rank, world = dist_info()

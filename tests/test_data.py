@@ -27,36 +27,9 @@ DATA_CFG = {
 }
 
 
-def make_image_dataset(root: Path, classes: int = 4, train_per_class: int = 16, val_per_class: int = 4, size: int = 16,
-                       lists: bool = True) -> Path:
-    """A tiny learnable ImageNet-layout dataset: class c is a bright bar at row band c, plus noise.
-
-    Writes train/<wnid>/*.png and val/<wnid>/*.png, and (``lists``) meta/{train,val,classes}.txt.
-    """
-    rng = np.random.default_rng(0)
-    meta = {"train": [], "val": []}
-    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
-        for c in range(classes):
-            wnid = f"n{c:08d}"
-            (root / split / wnid).mkdir(parents=True, exist_ok=True)
-            for k in range(per_class):
-                img = rng.integers(0, 80, size=(size, size, 3), dtype=np.uint8)
-                band = size // classes
-                img[c * band : (c + 1) * band, :, :] = 230
-                name = f"{wnid}_{k:03d}.png"
-                Image.fromarray(img).save(root / split / wnid / name)
-                meta[split].append(f"{wnid}/{name} {c}")
-    if lists:
-        (root / "meta").mkdir(exist_ok=True)
-        for split, lines in meta.items():
-            (root / "meta" / f"{split}.txt").write_text("\n".join(lines) + "\n")
-        (root / "meta" / "classes.txt").write_text("".join(f"n{c:08d} class{c}\n" for c in range(classes)))
-    return root
-
-
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_image_dataset(tmp_path_factory.mktemp("imgs"))
+def dataset(tmp_path_factory, make_images) -> Path:
+    return make_images(tmp_path_factory.mktemp("imgs"))
 
 
 # -- finding the images -------------------------------------------------------------------------
@@ -73,15 +46,15 @@ def test_imagefolder_and_annotation_lists_find_the_same_images(dataset):
     assert data.find_split(dataset, "val").source.startswith("annotations")  # auto prefers the lists
 
 
-def test_imagefolder_without_meta(tmp_path):
-    root = make_image_dataset(tmp_path / "d", classes=3, train_per_class=2, val_per_class=1, lists=False)
+def test_imagefolder_without_meta(tmp_path, make_images):
+    root = make_images(tmp_path / "d", classes=3, train_per_class=2, val_per_class=1, lists=False)
     split = data.find_split(root, "val")
     assert split.source.startswith("imagefolder") and split.num_classes == 3 and len(split.samples) == 3
     assert {label for _, label in split.samples} == {0, 1, 2}
 
 
-def test_bad_annotation_line_names_file_and_line(tmp_path):
-    root = make_image_dataset(tmp_path / "d", classes=2, train_per_class=2, val_per_class=1)
+def test_bad_annotation_line_names_file_and_line(tmp_path, make_images):
+    root = make_images(tmp_path / "d", classes=2, train_per_class=2, val_per_class=1)
     with open(root / "meta" / "train.txt", "a") as f:
         f.write("n00000000/missing-label.png\n")
     with pytest.raises(UserError, match=r"meta/train\.txt:5: expected"):
@@ -139,8 +112,8 @@ def test_missing_data_says_what_to_run(tmp_path):
 
 
 @pytest.fixture()
-def corrupt_dataset(tmp_path) -> tuple[Path, Path]:
-    root = make_image_dataset(tmp_path / "d", classes=2, train_per_class=4, val_per_class=2)
+def corrupt_dataset(tmp_path, make_images) -> tuple[Path, Path]:
+    root = make_images(tmp_path / "d", classes=2, train_per_class=4, val_per_class=2)
     bad = root / "train" / "n00000001" / "n00000001_002.png"
     bad.write_bytes(b"this is not a PNG file")
     return root, bad
