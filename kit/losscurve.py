@@ -85,7 +85,12 @@ def _finite_or_none(x: float) -> Optional[float]:
 
 
 def moving_average(x: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average of ``window`` points; the first points average what there is."""
+    """Trailing moving average of ``window`` points; the first points average what there is.
+
+    The kit's one moving average: ``--smooth``, the plot, and :class:`kit.liveplot.LiveLossPlot`.
+    It lives here because ``--smooth`` makes it part of the strict rule, and liveplot imports it only
+    when it draws, by which time matplotlib has loaded numpy anyway.
+    """
     x = np.asarray(x, dtype=np.float64)
     if window <= 1 or not x.size:
         return x.copy()
