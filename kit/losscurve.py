@@ -43,6 +43,7 @@ from typing import Optional
 
 import numpy as np
 
+from kit.atomic import atomic_savefig
 from kit.errors import UserError
 from kit.logformats import READERS, Curve, read_curve
 
@@ -392,20 +393,14 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
     else:
         ax_loss.set_xlabel(xlabel)
     if path is not None:
-        _save_figure(fig, Path(path))
+        path = Path(path)
+        try:
+            atomic_savefig(fig, path, dpi=120)
+        except ValueError as e:  # an extension matplotlib cannot write
+            raise UserError(f"{path}: cannot write the plot ({e})") from None
+        except OSError as e:
+            raise UserError(f"{path}: cannot write the plot ({e.strerror or e})") from None
     return fig
-
-
-def _save_figure(fig, path: Path) -> None:
-    from kit.atomic import atomic_path
-
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=120)
-    except ValueError as e:  # an extension matplotlib cannot write
-        raise UserError(f"{path}: cannot write the plot ({e})") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot write the plot ({e.strerror or e})") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kit.atomic import atomic_write_text
+from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
 
 NOTEBOOKS = (
@@ -54,11 +54,8 @@ def resolve_quick(quick: Optional[bool]) -> bool:
 
 def save_figure(fig, out_dir: str | Path, name: str) -> Path:
     """Save ``fig`` as ``out_dir/figures/name.png`` (atomically) and return the path."""
-    from kit.atomic import atomic_path
-
     path = Path(out_dir) / "figures" / f"{name}.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 
