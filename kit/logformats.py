@@ -399,7 +399,7 @@ def detect_format(text: str, path: str = "<text>") -> str:
 @contextlib.contextmanager
 def _gc_paused():
     """Parsing a big log builds a million small tuples; the cyclic garbage collector would walk
-    them again and again for nothing (none of them can form a cycle). Pausing it halves the time."""
+    them again and again for nothing (none of them can form a cycle), so it is paused meanwhile."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
