@@ -55,6 +55,18 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+def atomic_savefig(fig, path: str | os.PathLike, **savefig_kwargs) -> None:
+    """``fig.savefig(path, **savefig_kwargs)`` through a temporary file, so a figure is never half-written.
+
+    The format comes from ``path``'s extension (PNG when it has none) unless ``format`` is given: the
+    temporary name's extension would not tell matplotlib.
+    """
+    path = Path(path)
+    savefig_kwargs.setdefault("format", path.suffix.lstrip(".").lower() or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kwargs)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory under a temporary name; rename it to ``path`` when the block succeeds.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+
 class LiveLossPlot:
     """Collects training and validation records and draws them; pass it to ``kit.train.train(callbacks=[...])``."""
 
@@ -56,20 +57,25 @@ class LiveLossPlot:
         return (f"{self.title}: " if self.title else "") + " · ".join(parts)
 
     def figure(self):
-        """The loss curve (raw and a moving average) with validation accuracy on a second axis."""
+        """The loss curve (raw, and its moving average) with validation accuracy on a second axis.
+
+        The moving average is :func:`kit.losscurve.moving_average` over ``len // 25`` steps (at least 2).
+        """
         import matplotlib.pyplot as plt
+
+        from kit.losscurve import moving_average
 
         fig, ax = plt.subplots(figsize=(7, 3.2))
         ax.plot(self.steps, self.losses, color="tab:blue", alpha=0.3, lw=1, label="loss (per step)")
         if len(self.losses) >= 5:
             k = max(2, len(self.losses) // 25)
-            smooth = [sum(self.losses[max(0, i - k + 1) : i + 1]) / len(self.losses[max(0, i - k + 1) : i + 1]) for i in range(len(self.losses))]
-            ax.plot(self.steps, smooth, color="tab:blue", lw=2, label=f"loss (mean of {k})")
+            ax.plot(self.steps, moving_average(self.losses, k), color="tab:blue", lw=2, label=f"loss (mean of {k})")
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         if self.val:
             ax2 = ax.twinx()
-            ax2.plot([v["at_step"] for v in self.val], [v.get("acc1", math.nan) for v in self.val], "o-", color="tab:green", label="val top-1")
+            at_steps, acc1 = [v["at_step"] for v in self.val], [v.get("acc1", math.nan) for v in self.val]
+            ax2.plot(at_steps, acc1, "o-", color="tab:green", label="val top-1")
             ax2.set_ylabel("val top-1 (%)")
             ax2.set_ylim(0, 100)
             ax2.legend(loc="center right")

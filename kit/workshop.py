@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from kit.atomic import atomic_write_text
+from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
 
 NOTEBOOKS = (
@@ -54,11 +54,8 @@ def resolve_quick(quick: Optional[bool]) -> bool:
 
 def save_figure(fig, out_dir: str | Path, name: str) -> Path:
     """Save ``fig`` as ``out_dir/figures/name.png`` (atomically) and return the path."""
-    from kit.atomic import atomic_path
-
     path = Path(out_dir) / "figures" / f"{name}.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 
@@ -129,7 +126,9 @@ def run_workshop(
                 str(src / name), str(target), parameters=params, cwd=str(src), progress_bar=False, kernel_name="python3"
             )
         except papermill.PapermillExecutionError as e:
-            raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed notebook: {target})") from None
+            raise WorkshopFailed(
+                f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed notebook: {target})"
+            ) from None
         timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
         log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
     summary = summarise(out, time.perf_counter() - start, timings)
@@ -176,7 +175,8 @@ def summary_markdown(summary: dict, out: Path) -> str:
         secs = "n/a" if m["train_seconds"] is None else f"{m['train_seconds']:.1f}"
         lines.append(f"| {m['model']} | {m['recipe']} | {acc} | {secs} |")
     v = summary["validation"]
-    lines += ["", f"Loss-curve validation against the shipped reference curves: **{'pass' if v.get('passed') else 'fail'}**"]
+    verdict = "pass" if v.get("passed") else "fail"
+    lines += ["", f"Loss-curve validation against the shipped reference curves: **{verdict}**"]
     for item in v.get("models", []):
         lines.append(
             f"- {item.get('model')}: strict MRE {item.get('strict', {}).get('mean_relative_error', float('nan')):.4f} "
@@ -184,7 +184,8 @@ def summary_markdown(summary: dict, out: Path) -> str:
             f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
         )
     if summary.get("notebooks"):
-        lines += ["", "Time per notebook: " + ", ".join(f"{n['notebook']} {n['seconds']:.0f} s" for n in summary["notebooks"])]
+        per_notebook = ", ".join(f"{n['notebook']} {n['seconds']:.0f} s" for n in summary["notebooks"])
+        lines += ["", "Time per notebook: " + per_notebook]
     figures = sorted((out / "figures").glob("*.png"))
     if figures:
         lines += ["", "Figures:", ""] + [f"- [{p.name}](figures/{p.name})" for p in figures]

@@ -1,4 +1,4 @@
-"""kit.losscurve: readers on the real ModelZoo logs and on small synthetic files, the ModelZoo
+"""kit.logformats and kit.losscurve: readers on the real ModelZoo logs and on small synthetic files, the ModelZoo
 figures against hand arithmetic, the strict rule, alignment, options, and the CLI's exit codes."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 
 import kit.cli
 from kit.errors import UserError
-from kit.losscurve import compare_curves, format_report, moving_average, plot_comparison, read_curve
+from kit.logformats import read_curve
+from kit.losscurve import compare_curves, format_report, moving_average, plot_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = Path(kit.cli.__file__).resolve().parent / "assets" / "modelzoo_logs"
