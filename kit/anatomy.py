@@ -26,7 +26,8 @@ families the kit teaches (and for most timm ViT-like models) because it only rel
   is added to the stream; reported as |gamma| and as the branch's size relative to the stream it joins
   (this ratio is also given for blocks without LayerScale, e.g. HiViT's).
 
-The pictures of all this are drawn by :mod:`kit.anatomy_plots`.
+The pictures of all this are drawn by :mod:`kit.anatomy_plots`; the time a HiViT saves by dropping masked
+units is measured by :func:`kit.timing.masked_forward_times`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ __all__ = [
     "layerscale",
     "anatomy",
     "format_report",
-    "masked_forward_times",
     "add_arguments",
     "run",
 ]
@@ -546,34 +546,6 @@ def format_report(report: Anatomy) -> str:
                   + (" ..." if len(report.attention) > 4 else "")]
     lines += [""] + [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
-
-
-def masked_forward_times(model: nn.Module, mask_ratios: Sequence[float] = (0.0, 0.75), batch: int = 8,
-                         repeats: int = 5) -> dict[float, float]:
-    """Median seconds of one forward of ``model`` (a HiViT) keeping ``1 - ratio`` of the main tokens.
-
-    HiViT's stem never mixes tokens, so running it on the kept units only is exact (MAE-style
-    pre-training); the time it saves is the point of the architecture. Ratios are timed interleaved.
-    """
-    import statistics
-    import time
-
-    from kit.models.hivit import random_masking_ids
-
-    x = example_input(model, batch=batch)
-    num_tokens = model.num_patches
-    generator = torch.Generator().manual_seed(0)
-    ids = {r: random_masking_ids(batch, num_tokens, r, generator=generator) for r in mask_ratios}
-    samples: dict[float, list[float]] = {r: [] for r in mask_ratios}
-    with evaluating(model), torch.no_grad():
-        for r in mask_ratios:  # warm-up
-            model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
-        for _ in range(repeats):
-            for r in mask_ratios:
-                t0 = time.perf_counter()
-                model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
-                samples[r].append(time.perf_counter() - t0)
-    return {r: statistics.median(v) for r, v in samples.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import importlib
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Optional
 
 import torch
 
+from kit import timing
 from kit.errors import UserError
 
 DEVICE_TYPES = ("sdaa", "cuda", "mps", "cpu")
@@ -124,33 +123,6 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
-@functools.lru_cache(maxsize=None)
-def measure_cpu_bf16_ratio(size: int = 256, repeats: int = 3) -> float:
-    """Speed of a bf16 matmul relative to fp32 on this CPU (1.0 = as fast; 0.01 = 100x slower)."""
-
-    return measure_matmul_flops("cpu", torch.bfloat16, size, repeats) / measure_matmul_flops("cpu", torch.float32, size, repeats)
-
-
-def measure_matmul_flops(device: "Device | str" = "cpu", dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 5) -> float:
-    """Best-of-``repeats`` FLOP/s of one ``size``x``size`` matmul on ``device`` in ``dtype``.
-
-    This is the machine's practical peak that model-FLOPs utilisation is measured against, and
-    the quick speed check of notebook 0. (2·n³ FLOPs per matmul.)
-    """
-    dev = resolve(device)
-    a = torch.randn(size, size, device=dev.torch_device).to(dtype)
-    b = torch.randn(size, size, device=dev.torch_device).to(dtype)
-    a @ b  # warm-up (kernel selection, caches)
-    dev.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        dev.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * size**3 / best
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +246,7 @@ class Device:
         if amp == "fp16":
             return AmpPolicy(False, note="fp16 autocast is not supported on the CPU; training in fp32")
         if not cpu_has_native_bf16():
-            ratio = measure_cpu_bf16_ratio()
+            ratio = timing.measure_cpu_bf16_ratio()
             return AmpPolicy(
                 False,
                 note=(

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from kit import device as device_mod
-from kit import seeding
+from kit import seeding, timing
 from kit.device import AmpPolicy, resolve
 from kit.errors import UserError
 
@@ -204,7 +204,7 @@ def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
 
 def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
     monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(device_mod, "measure_cpu_bf16_ratio", lambda: 0.02)
+    monkeypatch.setattr(timing, "measure_cpu_bf16_ratio", lambda: 0.02)
     policy = resolve("cpu").amp_policy("auto")
     assert not policy.enabled
     assert "no native bf16" in policy.note and "2.0 %" in policy.note
