@@ -2,6 +2,8 @@
 
 The trainer and the notebooks never branch on device names; they ask a :class:`Device` for an
 autocast context, a grad scaler (or ``None``), the distributed backend, memory figures and so on.
+Its neighbours: :mod:`kit.cpuinfo` reads the CPU's flags, :mod:`kit.timing` measures speed, and
+:mod:`kit.devices_cmd` is the ``kit devices`` command that prints what the shim sees.
 
 Why a shim and not ``torch.device`` alone: the Tecorigin SDAA card is reached through the
 ``torch_sdaa`` extension, which registers ``torch.sdaa`` (a twin of ``torch.cuda``) and the
@@ -17,7 +19,6 @@ native bf16) is switched off *with a message that says so*, never silently.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
@@ -27,7 +28,7 @@ from typing import Any, ContextManager, Optional
 
 import torch
 
-from kit import timing
+from kit import cpuinfo, timing
 from kit.errors import UserError
 
 DEVICE_TYPES = ("sdaa", "cuda", "mps", "cpu")
@@ -72,7 +73,7 @@ def sdaa_module() -> Optional[Any]:
         return None
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -84,7 +85,7 @@ def available_types() -> list[str]:
         found.append("sdaa")
     if torch.cuda.is_available():
         found.append("cuda")
-    if _mps_available():
+    if mps_available():
         found.append("mps")
     found.append("cpu")
     return found
@@ -113,16 +114,6 @@ class AmpPolicy:
 
 
 AMP_CHOICES = ("none", "auto", "fp16", "bf16")
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU advertises bf16 arithmetic (AVX512-BF16 or AMX-BF16) in /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,7 +160,7 @@ class Device:
             return str(self.module.get_device_name(self.index or 0))
         if self.type == "mps":
             return "Apple GPU (MPS)"
-        return _cpu_model_name()
+        return cpuinfo.model_name()
 
     # -- placement and processes -----------------------------------------------------------
     def set_device(self, local_rank: int) -> "Device":
@@ -245,7 +236,7 @@ class Device:
         # CPU: only bf16 exists, and only pays where the CPU has it in hardware.
         if amp == "fp16":
             return AmpPolicy(False, note="fp16 autocast is not supported on the CPU; training in fp32")
-        if not cpu_has_native_bf16():
+        if not cpuinfo.has_native_bf16():
             ratio = timing.measure_cpu_bf16_ratio()
             return AmpPolicy(
                 False,
@@ -325,19 +316,6 @@ class Device:
         }
 
 
-def _cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "CPU"
-
-
 def _peak_rss_bytes() -> Optional[int]:
     try:
         import resource
@@ -388,13 +366,14 @@ def _check_available(kind: str, index: Optional[int]) -> Any:
         except ImportError as e:
             raise UserError(f"{SDAA_HELP} (import error: {e})") from None
         if not module.is_available():
-            raise UserError("torch_sdaa is installed but reports no SDAA card (check the driver and SDAA_VISIBLE_DEVICES)")
+            raise UserError("torch_sdaa is installed but reports no SDAA card "
+                            "(check the driver and SDAA_VISIBLE_DEVICES)")
     elif kind == "cuda":
         if not torch.cuda.is_available():
             raise UserError("CUDA was asked for, but torch.cuda.is_available() is False (CPU-only torch, or no driver)")
         module = torch.cuda
     elif kind == "mps":
-        if not _mps_available():
+        if not mps_available():
             raise UserError("MPS was asked for, but this machine or torch build has no Apple MPS backend")
         module = getattr(torch, "mps", None)
     else:
@@ -403,41 +382,3 @@ def _check_available(kind: str, index: Optional[int]) -> Any:
         raise UserError(f"{kind}:{index} was asked for, but only {module.device_count()} {kind} device(s) are visible")
     return module
 
-
-# --------------------------------------------------------------------------------------------
-# `kit devices`
-# --------------------------------------------------------------------------------------------
-
-
-def report(amp: str = "auto") -> list[tuple[str, str]]:
-    """(label, value) rows describing what this machine has; used by ``kit devices`` and notebook 0."""
-    rows = [("torch", torch.__version__)]
-    try:
-        import torch_sdaa  # noqa: F401
-
-        rows.append(("torch_sdaa", getattr(torch_sdaa, "__version__", "importable")))
-    except Exception as e:  # noqa: BLE001 - any import failure means "not usable"
-        rows.append(("torch_sdaa", f"not importable ({type(e).__name__})"))
-    rows.append(("CUDA", f"{torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "not available"))
-    rows.append(("MPS", "available" if _mps_available() else "not available"))
-    dev = resolve("auto")
-    rows += [
-        ("auto picks", dev.spec),
-        ("why", dev.reason),
-        ("hardware", dev.name()),
-        ("distributed backend", dev.dist_backend),
-        (f"--amp {amp}", dev.amp_policy(amp).describe()),
-    ]
-    return rows
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--amp", default="auto", choices=AMP_CHOICES, help="show what this --amp value would do")
-
-
-def run(args: argparse.Namespace) -> int:
-    rows = report(args.amp)
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    return 0

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from kit import cpuinfo, seeding, timing
 from kit import device as device_mod
-from kit import seeding, timing
 from kit.device import AmpPolicy, resolve
 from kit.errors import UserError
 
@@ -181,14 +181,20 @@ def _fake_cuda(monkeypatch, bf16: bool) -> tuple[Recorder, list]:
     autocasts: list = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch, "autocast", lambda device_type, dtype=None: autocasts.append((device_type, dtype)) or contextlib.nullcontext())
+
+    def fake_autocast(device_type, dtype=None):
+        autocasts.append((device_type, dtype))
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(torch, "autocast", fake_autocast)
     monkeypatch.setattr(device_mod, "_check_available", lambda kind, index: rec if kind == "cuda" else None)
     return rec, autocasts
 
 
 @pytest.mark.parametrize(
     "amp,bf16,dtype,scaler",
-    [("auto", True, torch.bfloat16, False), ("auto", False, torch.float16, True), ("fp16", True, torch.float16, True), ("bf16", True, torch.bfloat16, False)],
+    [("auto", True, torch.bfloat16, False), ("auto", False, torch.float16, True),
+     ("fp16", True, torch.float16, True), ("bf16", True, torch.bfloat16, False)],
 )
 def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
     rec, autocasts = _fake_cuda(monkeypatch, bf16)
@@ -203,7 +209,7 @@ def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
 
 
 def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(cpuinfo, "has_native_bf16", lambda: False)
     monkeypatch.setattr(timing, "measure_cpu_bf16_ratio", lambda: 0.02)
     policy = resolve("cpu").amp_policy("auto")
     assert not policy.enabled
@@ -212,7 +218,7 @@ def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
 
 
 def test_cpu_amp_on_with_native_bf16(monkeypatch, no_sdaa):
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(cpuinfo, "has_native_bf16", lambda: True)
     dev = resolve("cpu")
     policy = dev.amp_policy(True)
     assert policy == AmpPolicy(True, torch.bfloat16, False)
@@ -265,20 +271,34 @@ def test_kit_devices_cli(capsys, no_sdaa):
     assert "auto picks" in out and "cpu" in out and "gloo" in out
 
 
-def test_native_bf16_flag_detection(monkeypatch, tmp_path):
+@pytest.fixture
+def fake_cpuinfo(monkeypatch, tmp_path):
+    """A file the test writes, read wherever the kit opens /proc/cpuinfo (absent until written)."""
     import builtins
 
-    cpuinfo = tmp_path / "cpuinfo"
+    path = tmp_path / "cpuinfo"
     real_open = builtins.open
 
-    def fake_open(path, *a, **k):
-        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    def fake_open(file, *a, **k):
+        return real_open(path if file == "/proc/cpuinfo" else file, *a, **k)
 
     monkeypatch.setattr(builtins, "open", fake_open)
-    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f\n")
-    assert not device_mod.cpu_has_native_bf16()
-    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
-    assert device_mod.cpu_has_native_bf16()
+    return path
+
+
+def test_native_bf16_flag_detection(fake_cpuinfo):
+    assert not cpuinfo.has_native_bf16()  # no /proc/cpuinfo: the cautious answer
+    fake_cpuinfo.write_text("flags\t: fpu sse avx2 avx512f\n")
+    assert not cpuinfo.has_native_bf16()
+    fake_cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
+    assert cpuinfo.has_native_bf16()
+
+
+def test_cpu_model_name_read_from_cpuinfo(fake_cpuinfo, no_sdaa):
+    assert cpuinfo.model_name()  # no /proc/cpuinfo: platform's name, or "CPU"
+    fake_cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU @ 2.00GHz\nflags\t: fpu\n")
+    assert cpuinfo.model_name() == "Example CPU @ 2.00GHz"
+    assert resolve("cpu").name() == "Example CPU @ 2.00GHz"
 
 
 def test_fused_optimizer_is_probed_on_cpu_and_never_claimed_for_sdaa(monkeypatch, fake_sdaa):
@@ -296,7 +316,8 @@ def test_fused_optimizer_false_when_the_probe_step_fails(monkeypatch, no_sdaa):
     class NoFused(torch.optim.AdamW):
         def __init__(self, params, **kw):
             if kw.get("fused"):
-                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors "
+                                   "of supported devices")
             super().__init__(params, **kw)
 
     monkeypatch.setattr(torch.optim, "AdamW", NoFused)
