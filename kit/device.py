@@ -1,7 +1,7 @@
 """The device shim: one object that hides what differs between SDAA, CUDA, MPS and the CPU.
 
 The trainer and the notebooks never branch on device names; they ask a :class:`Device` for an
-autocast context, a grad scaler (or ``None``), the distributed backend, memory figures and so on.
+autocast context, a grad scaler (or ``None``), the distributed backend, the card's memory size and so on.
 Its neighbours: :mod:`kit.cpuinfo` reads the CPU's flags, :mod:`kit.timing` measures speed, and
 :mod:`kit.devices_cmd` is the ``kit devices`` command that prints what the shim sees.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Optional
@@ -31,7 +30,8 @@ import torch
 from kit import cpuinfo, timing
 from kit.errors import UserError
 
-DEVICE_TYPES = ("sdaa", "cuda", "mps", "cpu")
+__all__ = ["SDAA_HELP", "DIST_BACKENDS", "AMP_CHOICES", "AmpPolicy", "Device", "sdaa_module", "mps_available",
+           "available_types", "resolve"]
 
 #: What to tell a user who asks for SDAA where torch_sdaa cannot be imported.
 SDAA_HELP = (
@@ -188,26 +188,6 @@ class Device:
             torch.mps.synchronize()
 
     # -- memory -----------------------------------------------------------------------------
-    def memory_allocated(self) -> Optional[int]:
-        """Bytes held by tensors on the device now; ``None`` where torch does not track it (CPU)."""
-        if self.type in ("sdaa", "cuda"):
-            return int(self.module.memory_allocated(self.index))
-        if self.type == "mps":
-            return int(torch.mps.current_allocated_memory())
-        return None
-
-    def max_memory_allocated(self) -> Optional[int]:
-        """Peak bytes on the device since the last reset; on the CPU the process's peak RSS."""
-        if self.type in ("sdaa", "cuda"):
-            return int(self.module.max_memory_allocated(self.index))
-        if self.type == "cpu":
-            return _peak_rss_bytes()
-        return None
-
-    def reset_peak_memory(self) -> None:
-        if self.type in ("sdaa", "cuda"):
-            self.module.reset_peak_memory_stats(self.index)
-
     def total_memory(self) -> Optional[int]:
         if self.type in ("sdaa", "cuda"):
             return int(self.module.get_device_properties(self.index or 0).total_memory)
@@ -270,10 +250,9 @@ class Device:
     def fused_optimizer(self) -> bool:
         """Whether torch's fused Adam/AdamW kernels run here.
 
-        A fused step updates every parameter in one kernel instead of a handful of ops per tensor: on
-        this project's CPU the AdamW step of HiViT-tiny went from 83 to 16 ms, and that of the 0.13 M-
-        parameter workshop HiViT (63 tensors) from 6.4 to 0.5 ms, against a whole training step of
-        about 60 ms. Same update rule, another summation order, so results agree to rounding only.
+        A fused step updates every parameter in one kernel instead of a handful of ops per tensor, which
+        matters most for small models with many small tensors (the README gives the figures).
+        Same update rule, another summation order, so results agree to rounding only.
 
         Only where the kernels are known to exist: CUDA, and the CPU from torch 2.4. SDAA and MPS keep
         torch's default path: torch_sdaa documents no fused optimizers, and a kernel that exists for
@@ -292,15 +271,6 @@ class Device:
                 _FUSED_OPTIMIZER[self.type] = False
         return _FUSED_OPTIMIZER[self.type]
 
-    # -- determinism (seeds and RNG state: kit.seeding) ---------------------------------------
-    def set_deterministic(self, enabled: bool = True) -> None:
-        """Ask for deterministic kernels (slower on GPUs; warns rather than fails where none exists)."""
-        if enabled:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(enabled, warn_only=True)
-        torch.backends.cudnn.deterministic = enabled
-        torch.backends.cudnn.benchmark = not enabled
-
     # -- description ------------------------------------------------------------------------
     def describe(self) -> dict:
         """A JSON-friendly summary, written into each run's config.json."""
@@ -314,14 +284,6 @@ class Device:
             "dist_backend": self.dist_backend,
             "torch": torch.__version__,
         }
-
-
-def _peak_rss_bytes() -> Optional[int]:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
 # --------------------------------------------------------------------------------------------
