@@ -51,15 +51,10 @@ import timm  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import kit  # noqa: E402,F401
-from kit import data, device, recipes, seeding  # noqa: E402
+from kit import device, recipes, seeding, timing  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
 from kit.train import build_optimizer, train  # noqa: E402
 from kit.transforms import build_transform  # noqa: E402
-
-
-def matmul_peak(dev: device.Device, size: int, repeats: int = 5) -> float:
-    """Best fp32 FLOP/s of a ``size`` x ``size`` matmul on ``dev``."""
-    return device.measure_matmul_flops(dev, torch.float32, size, repeats)
 
 
 def forward_flops(name: str, img_size: int) -> float:
@@ -77,7 +72,8 @@ def write_images(root: Path, size: int, count: int) -> Path:
     for i in range(count):
         folder = root / "train" / f"n{i % 10:08d}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:05d}.JPEG", quality=90)
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:05d}.JPEG", quality=90)
     return root
 
 
@@ -85,7 +81,8 @@ def recipe_for(name: str, img_size: int, root: Path, out: Path, batch: int, step
     cfg = recipes.get_recipe("workshop_hivit")
     cfg["name"] = f"bench_{name}"
     cfg["model"] = {"name": name, "num_classes": 10, "drop_path_rate": 0.0, "kwargs": {}}
-    cfg["data"].update(path=str(root), img_size=img_size, num_workers=0, format="imagefolder", cache_images=False)  # as the bare loop
+    cfg["data"].update(path=str(root), img_size=img_size, num_workers=0, format="imagefolder",
+                       cache_images=False)  # as the bare loop
     cfg["data"]["train"].update(scale=(0.9, 1.0), ratio=(1.0, 1.0))
     cfg.update(batch_size=batch, epochs=1, mixup=None, label_smoothing=0.0, grad_clip=None, amp="none", eval_every=0)
     cfg["schedule"].update(warmup_epochs=0)
@@ -111,7 +108,8 @@ def time_bare(cfg: dict, dev: device.Device, warmup: int) -> float:
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
                                          num_workers=cfg["data"]["num_workers"])
     seeding.seed_all(cfg["seed"], dev)
-    model = timm.create_model(cfg["model"]["name"], num_classes=10, drop_path_rate=0.0, img_size=cfg["data"]["img_size"])
+    model = timm.create_model(cfg["model"]["name"], num_classes=10, drop_path_rate=0.0,
+                              img_size=cfg["data"]["img_size"])
     model.to(dev.torch_device).train()
     optimizer = build_optimizer(model, cfg["optimizer"], 1e-4, dev)  # the same optimizer (fused where the kit fuses)
     criterion = torch.nn.CrossEntropyLoss()
@@ -150,10 +148,13 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--models", nargs="*", help="default: every registered model (<= 224 px on a CPU)")
     p.add_argument("--all", action="store_true", help="on a CPU too, every registered model")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 64 at 32 px, 4 at 224 px, 2 above (x8 on accelerators)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps after warm-up (default: 5 above 32 px, 40 at 32 px)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: 64 at 32 px, 4 at 224 px, 2 above (x8 on accelerators)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps after warm-up (default: 5 above 32 px, 40 at 32 px)")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3, help="kit/bare rounds, the order swapped every round; the fastest of each counts")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="kit/bare rounds, the order swapped every round; the fastest of each counts")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--matmul-size", type=int, default=None, help="default 2048 on a CPU, 8192 on accelerators")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -163,11 +164,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     dev = device.resolve(args.device)
     size = args.matmul_size or (2048 if dev.type == "cpu" else 8192)
-    peak = matmul_peak(dev, size)
+    peak = timing.measure_matmul_flops(dev, torch.float32, size)
     models = args.models or default_models(dev, args.all)
     print(f"device {dev} ({dev.name()}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    print(f"measured fp32 matmul peak ({size}x{size}): {peak / 1e9:.1f} GFLOP/s at the start (re-measured before each model)")
-    print(f"{'model':<24} {'px':>4} {'batch':>5} {'bare img/s':>11} {'kit img/s':>10} {'overhead':>9} {'GFLOP/img':>10} {'peak GF/s':>10} {'MFU':>7}")
+    print(f"measured fp32 matmul peak ({size}x{size}): {peak / 1e9:.1f} GFLOP/s at the start "
+          "(re-measured before each model)")
+    print(f"{'model':<24} {'px':>4} {'batch':>5} {'bare img/s':>11} {'kit img/s':>10} {'overhead':>9} "
+          f"{'GFLOP/img':>10} {'peak GF/s':>10} {'MFU':>7}")
     rows, t_all = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
         folders: dict[int, Path] = {}
@@ -181,7 +184,7 @@ def main(argv=None) -> int:
             elif len(list((folders[img] / "train").rglob("*.JPEG"))) < batch * steps:
                 write_images(folders[img], img, batch * steps)
             cfg = recipe_for(name, img, folders[img], Path(tmp) / "run", batch, steps, args.device)
-            peak = max(matmul_peak(dev, size), 0.0)  # measured now, under the same load as this model's runs
+            peak = max(timing.measure_matmul_flops(dev, torch.float32, size), 0.0)  # now, under this model's load
             kit_t, bare_t = [], []
             for r in range(args.rounds):  # whichever runs first in a round may pay for warm caches: swap
                 for which in (("kit", "bare") if r % 2 == 0 else ("bare", "kit")):
@@ -208,13 +211,16 @@ def main(argv=None) -> int:
             rows.append(row)
             print(
                 f"{name:<24} {img:>4} {batch:>5} {row['bare_images_per_s']:>11.2f} {row['kit_images_per_s']:>10.2f} "
-                f"{100 * row['overhead']:>8.1f}% {row['train_gflop_per_image']:>10.3f} {peak / 1e9:>10.1f} {100 * row['mfu']:>6.1f}%",
+                f"{100 * row['overhead']:>8.1f}% {row['train_gflop_per_image']:>10.3f} {peak / 1e9:>10.1f} "
+                f"{100 * row['mfu']:>6.1f}%",
                 flush=True,
             )
     overheads = [r["overhead"] for r in rows]
-    print(f"median overhead {100 * statistics.median(overheads):.1f} % (goal <= 3 %); total {time.perf_counter() - t_all:.0f} s")
+    print(f"median overhead {100 * statistics.median(overheads):.1f} % (goal <= 3 %); "
+          f"total {time.perf_counter() - t_all:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": dev.describe(), "matmul_peak_flops": peak, "rows": rows}, indent=2))
+        results = {"device": dev.describe(), "matmul_peak_flops": peak, "rows": rows}
+        Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
 
 

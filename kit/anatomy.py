@@ -25,19 +25,22 @@ families the kit teaches (and for most timm ViT-like models) because it only rel
 * **LayerScale** (CaiT): each residual branch is multiplied by a learned per-channel ``gamma`` before it
   is added to the stream; reported as |gamma| and as the branch's size relative to the stream it joins
   (this ratio is also given for blocks without LayerScale, e.g. HiViT's).
+
+The pictures of all this are drawn by :mod:`kit.anatomy_plots`; the time a HiViT saves by dropping masked
+units is measured by :func:`kit.timing.masked_forward_times`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from kit import models, seeding
 from kit.errors import UserError
@@ -48,6 +51,8 @@ __all__ = [
     "Anatomy",
     "stages",
     "param_table",
+    "example_input",
+    "evaluating",
     "count_flops",
     "stage_shapes",
     "explicit_attention",
@@ -55,10 +60,7 @@ __all__ = [
     "talking_heads",
     "layerscale",
     "anatomy",
-    "plot_param_table",
-    "plot_attention_maps",
-    "plot_layerscale",
-    "plot_talking_heads",
+    "format_report",
     "add_arguments",
     "run",
 ]
@@ -150,8 +152,6 @@ def _sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
 
 def _custom_flop_formulas() -> dict:
     """Formulas for ops torch's table lacks: the fused CPU SDPA kernel (where this torch has the op)."""
-    from torch.utils.flop_counter import flop_registry
-
     try:  # torch >= 2.3; older torch runs CPU SDPA through ops its table already has
         op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     except (AttributeError, RuntimeError):
@@ -171,8 +171,9 @@ def _hooks(handles: list) -> Iterator[None]:
 
 
 @contextmanager
-def _evaluating(model: nn.Module) -> Iterator[None]:
-    """Eval mode (no dropout, no drop-path) for the block; the model's own mode is put back after."""
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout, no drop-path) for the block; the model's own mode is put back after, even on
+    error, so that inspecting a model in the middle of training does not change how it trains."""
     was_training = model.training
     model.eval()
     try:
@@ -193,10 +194,12 @@ def _keep_first(store: dict, key: str, pick) -> Any:
     return hook
 
 
-def _input(model: nn.Module, img_size: int | Sequence[int] | None = None, batch: int = 1) -> torch.Tensor:
+def example_input(model: nn.Module, img_size: int | Sequence[int] | None = None, batch: int = 1) -> torch.Tensor:
     """A random image batch of the size the model was built for (or ``img_size``), on its device.
 
     The built size is the patch embedding's ``img_size`` (timm's PatchEmbed), else the pretrained cfg's.
+    The batch is drawn from its own generator seeded with 0, so every call gives the same images and the
+    global random state is left alone.
     """
     cfg = getattr(model, "pretrained_cfg", None) or {}
     chans, *hw = cfg.get("input_size", (3, 224, 224))
@@ -218,9 +221,7 @@ def count_flops(model: nn.Module, x: torch.Tensor | None = None) -> dict:
     FLOPs in torch's table). The forward runs in eval mode with autograd on: the counter's module tracker
     hooks autograd, and fails under ``torch.no_grad`` on views of parameters (CaiT's expanded class token).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = _input(model) if x is None else x
+    x = example_input(model) if x is None else x
     counter = FlopCounterMode(display=False, custom_mapping=_custom_flop_formulas())
     per_stage: dict[str, int] = {}
     handles = []
@@ -239,7 +240,7 @@ def count_flops(model: nn.Module, x: torch.Tensor | None = None) -> dict:
     for s in stages(model):
         if s.module is not None:
             watch(s.name, s.module)
-    with _evaluating(model), _hooks(handles), counter:
+    with evaluating(model), _hooks(handles), counter:
         model(x)
     batch = x.shape[0]
     total = counter.get_total_flops()
@@ -264,7 +265,7 @@ def stage_shapes(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, d
     """``{stage: {"inputs": [shape, ...], "output": shape}}`` from one forward (first call of each stage);
     the image itself is under ``"input"``. Only tensor arguments are listed (CaiT's class-attention blocks
     take the patch tokens and the class token)."""
-    x = _input(model) if x is None else x
+    x = example_input(model) if x is None else x
     out: dict[str, dict] = {"input": dict(inputs=[], output=list(x.shape))}
 
     def record(name: str):
@@ -274,7 +275,7 @@ def stage_shapes(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, d
         return hook
 
     handles = [s.module.register_forward_hook(record(s.name)) for s in stages(model) if s.module is not None]
-    with _evaluating(model), _hooks(handles), torch.no_grad():
+    with evaluating(model), _hooks(handles), torch.no_grad():
         model(x)
     return out
 
@@ -323,9 +324,9 @@ def attention_maps(
 
 
 def _capture_attention(model: nn.Module, x: torch.Tensor | None, blocks: Sequence[str] | None, pick) -> dict:
-    x = _input(model) if x is None else x
+    x = example_input(model) if x is None else x
     found: dict[str, Any] = {}
-    with _evaluating(model), explicit_attention(model) as mods, torch.no_grad():
+    with evaluating(model), explicit_attention(model) as mods, torch.no_grad():
         wanted = [(name, m) for name, m in mods if blocks is None or name in blocks]
         if blocks is not None and len(wanted) < len(set(blocks)):
             known = ", ".join(name for name, _ in mods)
@@ -393,7 +394,7 @@ def layerscale(model: nn.Module, x: torch.Tensor | None = None) -> list[dict]:
     Derived from hooks on ``attn``, ``mlp`` and the block output, so it also covers CaiT's class-attention
     blocks, which update the class token only.
     """
-    x = _input(model) if x is None else x
+    x = example_input(model) if x is None else x
     blocks = _residual_blocks(model)
     seen: dict[str, dict[str, torch.Tensor]] = {b.name: {} for b in blocks}
     handles = []
@@ -402,7 +403,7 @@ def layerscale(model: nn.Module, x: torch.Tensor | None = None) -> list[dict]:
             module = b.module if part is None else getattr(b.module, part, None)
             if module is not None:
                 handles.append(module.register_forward_hook(_keep_first(seen[b.name], part or "out", lambda a, o: o)))
-    with _evaluating(model), _hooks(handles), torch.no_grad():
+    with evaluating(model), _hooks(handles), torch.no_grad():
         model(x)
 
     rows = []
@@ -463,7 +464,7 @@ class Anatomy:
 
 def anatomy(model: nn.Module, x: torch.Tensor | None = None, name: str | None = None) -> Anatomy:
     """The full report for ``model`` on input ``x`` (default: one random image of the model's size)."""
-    x = _input(model) if x is None else x
+    x = example_input(model) if x is None else x
     flops = count_flops(model, x)
     shapes = stage_shapes(model, x)
     total = sum(p.numel() for p in model.parameters())
@@ -496,135 +497,6 @@ def anatomy(model: nn.Module, x: torch.Tensor | None = None, name: str | None = 
 
 
 # ---------------------------------------------------------------------------------------------------
-# Plots (matplotlib Figures, no pyplot state: safe in notebooks and headless runs)
-# ---------------------------------------------------------------------------------------------------
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def plot_param_table(rows: Sequence[dict] | nn.Module, log: bool = False):
-    """Horizontal bars of parameters per stage (from :func:`param_table` rows or a model)."""
-    rows = param_table(rows) if isinstance(rows, nn.Module) else list(rows)
-    fig = _figure(7, 0.28 * len(rows) + 1.2)
-    ax = fig.add_subplot()
-    kinds = list(dict.fromkeys(r["kind"] for r in rows))
-    colors = {k: f"C{i}" for i, k in enumerate(kinds)}
-    y = range(len(rows))
-    ax.barh(list(y), [r["params"] for r in rows], color=[colors[r["kind"]] for r in rows])
-    ax.set_yticks(list(y), [r["name"] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    for i, r in enumerate(rows):
-        ax.text(r["params"], i, f" {r['share']:.1%}", va="center", fontsize=7)
-    if log:
-        ax.set_xscale("log")
-    ax.set_xlabel("parameters")
-    from matplotlib.patches import Patch
-
-    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], fontsize=7, loc="lower right")
-    return fig
-
-
-def _grid(n: int) -> tuple[int, int] | None:
-    side = int(round(math.sqrt(n)))
-    return (side, side) if side * side == n else None
-
-
-def plot_attention_maps(maps: dict[str, torch.Tensor], blocks: Sequence[str] | None = None, sample: int = 0,
-                        query: int | None = None, image: torch.Tensor | None = None):
-    """One row per block, one panel per head: where a query token looks, drawn on the token grid.
-
-    For class attention (one query) the query is the class token and its weight on itself is left out
-    (given in the panel title); for self-attention ``query`` picks the token (default: the centre one).
-    ``image`` (C, H, W), if given, is drawn in the first column.
-    """
-    blocks = list(blocks) if blocks is not None else list(maps)
-    if not blocks:
-        raise ValueError("no attention maps to plot")
-    heads = max(maps[b].shape[1] for b in blocks)
-    cols = heads + (image is not None)
-    fig = _figure(1.6 * cols + 0.6, 1.7 * len(blocks) + 0.3)
-    axes = fig.subplots(len(blocks), cols, squeeze=False)
-    for r, block in enumerate(blocks):
-        w = maps[block][sample].float().cpu()  # (H, Nq, Nk)
-        h, nq, nk = w.shape
-        prefix = nk - nq if nq > 1 else (1 if _grid(nk - 1) else 0)  # class attention: skip the cls key
-        grid = _grid(nk - prefix) or (1, nk - prefix)
-        q = 0 if nq == 1 else (query if query is not None else (nq - prefix) // 2 + grid[1] // 2)
-        if image is not None:
-            axes[r][0].imshow(_to_display(image))
-            axes[r][0].set_title("image", fontsize=8)
-        for i in range(heads):
-            ax = axes[r][i + (image is not None)]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i >= h:
-                ax.set_visible(False)
-                continue
-            ax.imshow(w[i, q, prefix:].reshape(grid).numpy(), cmap="viridis")
-            extra = f" cls {w[i, q, 0]:.2f}" if prefix else ""
-            ax.set_title(f"head {i}{extra}", fontsize=7)
-        axes[r][0 if image is None else 1].set_ylabel(block, fontsize=8)
-    return fig
-
-
-def _to_display(image: torch.Tensor):
-    img = image.detach().float().cpu()
-    img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12)
-    return img.permute(1, 2, 0).numpy() if img.ndim == 3 else img.numpy()
-
-
-def plot_layerscale(rows: Sequence[dict]):
-    """Left: mean |gamma| per block (log scale); right: each branch's size relative to the stream."""
-    rows = list(rows)
-    fig = _figure(10, 3.2)
-    left, right = fig.subplots(1, 2)
-    x = list(range(len(rows)))
-    names = [r["block"] for r in rows]
-    for key, marker in (("gamma_1_mean", "o"), ("gamma_2_mean", "s")):
-        pts = [(i, r[key]) for i, r in enumerate(rows) if r.get(key) is not None]
-        if pts:
-            left.plot(*zip(*pts), marker=marker, label=key.replace("_mean", " (attn)" if "1" in key else " (mlp)"))
-    left.set_yscale("log")
-    left.set_title("LayerScale: mean |gamma|", fontsize=9)
-    for key, marker in (("attn_ratio", "o"), ("mlp_ratio", "s")):
-        pts = [(i, r[key]) for i, r in enumerate(rows) if r.get(key) is not None]
-        if pts:
-            right.plot(*zip(*pts), marker=marker, label=key.replace("_ratio", " branch"))
-    right.set_yscale("log")
-    right.set_title("||branch|| / ||stream|| per token", fontsize=9)
-    for ax in (left, right):
-        ax.set_xticks(x, names, rotation=90, fontsize=7)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    return fig
-
-
-def plot_talking_heads(rows: Sequence[dict], blocks: Sequence[int] | None = None):
-    """The proj_l (before softmax) and proj_w (after softmax) head-mixing matrices of chosen blocks."""
-    rows = list(rows)
-    if not rows:
-        raise ValueError("this model has no talking-heads attention")
-    chosen = [rows[i] for i in blocks] if blocks is not None else rows
-    fig = _figure(1.9 * len(chosen) + 0.8, 4.0)
-    axes = fig.subplots(2, len(chosen), squeeze=False)
-    for c, row in enumerate(chosen):
-        for r, key in enumerate(("proj_l", "proj_w")):
-            w = torch.tensor(row[key]).numpy()
-            lim = float(abs(w).max()) or 1.0
-            ax = axes[r][c]
-            im = ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(f"{row['block']}\n{key} |W-I| {row[key + '_dist_identity']:.2f}", fontsize=7)
-        fig.colorbar(im, ax=axes[:, c].tolist(), shrink=0.6)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------
 
@@ -653,11 +525,13 @@ def format_report(report: Anatomy) -> str:
             flow = "holds " + ", ".join(f"{n} {_fmt_shape(v)}" for n, v in r.holds.items())
         else:
             flow = ("; ".join(_fmt_shape(s) for s in r.inputs) or "-") + " -> " + _fmt_shape(r.output)
-        lines.append(f"{r.name:<{w}}  {r.kind:<{k}}  {r.params:>11,}  {r.share:>6.1%}  {r.flops / 1e6:>9.2f}  {flow}")
+        lines.append(f"{r.name:<{w}}  {r.kind:<{k}}  {r.params:>11,}  {r.share:>6.1%}  {r.flops / 1e6:>9.2f}"
+                     f"  {flow}")
     if report.talking_heads:
         lines += ["", "talking heads (||W - I|| / ||I||; off-diagonal share of ||W||^2):"]
         for t in report.talking_heads:
-            lines.append(f"  {t['block']:<{w}}  proj_l {t['proj_l_dist_identity']:.2f} ({t['proj_l_offdiag']:.0%} off)"
+            lines.append(f"  {t['block']:<{w}}"
+                         f"  proj_l {t['proj_l_dist_identity']:.2f} ({t['proj_l_offdiag']:.0%} off)"
                          f"  proj_w {t['proj_w_dist_identity']:.2f} ({t['proj_w_offdiag']:.0%} off)")
     if report.layerscale:
         lines += ["", "residual branches (||branch|| / ||stream||, per token) and LayerScale mean |gamma|:"]
@@ -674,65 +548,12 @@ def format_report(report: Anatomy) -> str:
     return "\n".join(lines)
 
 
-def plot_patch_grid(image, patch_size: int = 16, inner_patches: int = 4):
-    """An image with CaiT's main-token grid (left) and HiViT's grid of inner patches inside each main token (right)."""
-    import numpy as np
-
-    img = np.asarray(image)
-    h, w = img.shape[:2]
-    inner = patch_size // inner_patches
-    fig = _figure(9, 4.6)
-    left, right = fig.subplots(1, 2)
-    for ax, title in ((left, f"main tokens: {patch_size}x{patch_size} px (CaiT, HiViT's main stage)"),
-                      (right, f"HiViT stem: {inner_patches}x{inner_patches} inner patches of {inner}x{inner} px per token")):
-        ax.imshow(img)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for pos in range(0, max(h, w) + 1, inner):
-        right.axhline(pos - 0.5, color="tab:orange", lw=0.5, alpha=0.8)
-        right.axvline(pos - 0.5, color="tab:orange", lw=0.5, alpha=0.8)
-    for ax in (left, right):
-        for pos in range(0, max(h, w) + 1, patch_size):
-            ax.axhline(pos - 0.5, color="tab:red", lw=1.5)
-            ax.axvline(pos - 0.5, color="tab:red", lw=1.5)
-    fig.tight_layout()
-    return fig
-
-
-def masked_forward_times(model: nn.Module, mask_ratios: Sequence[float] = (0.0, 0.75), batch: int = 8,
-                         repeats: int = 5) -> dict[float, float]:
-    """Median seconds of one forward of ``model`` (a HiViT) keeping ``1 - ratio`` of the main tokens.
-
-    HiViT's stem never mixes tokens, so running it on the kept units only is exact (MAE-style
-    pre-training); the time it saves is the point of the architecture. Ratios are timed interleaved.
-    """
-    import statistics
-    import time
-
-    from kit.models.hivit import random_masking_ids
-
-    x = _input(model, batch=batch)
-    num_tokens = model.num_patches
-    generator = torch.Generator().manual_seed(0)
-    ids = {r: random_masking_ids(batch, num_tokens, r, generator=generator) for r in mask_ratios}
-    samples: dict[float, list[float]] = {r: [] for r in mask_ratios}
-    with _evaluating(model), torch.no_grad():
-        for r in mask_ratios:  # warm-up
-            model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
-        for _ in range(repeats):
-            for r in mask_ratios:
-                t0 = time.perf_counter()
-                model.forward_features(x, ids_keep=ids[r] if r > 0 else None)
-                samples[r].append(time.perf_counter() - t0)
-    return {r: statistics.median(v) for r, v in samples.items()}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a kit model name, e.g. cait_workshop_32, hivit_workshop_32, cait_s24_224")
     parser.add_argument("--img-size", type=int, default=None, help="input size (default: the model's)")
     parser.add_argument("--num-classes", type=int, default=None, help="classes (default: the model's)")
-    parser.add_argument("--checkpoint", default=None, help="load these weights first (any layout kit.models.weights reads)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="load these weights first (any layout kit.models.weights reads)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random init and the random input")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
 
@@ -743,7 +564,8 @@ def run(args: argparse.Namespace) -> int:
     if args.num_classes is not None and args.num_classes < 0:
         raise UserError(f"--num-classes must be >= 0, got {args.num_classes}")
     seeding.seed_all(args.seed)
-    model = models.create(args.model, img_size=args.img_size, num_classes=args.num_classes, checkpoint=args.checkpoint).eval()
-    report = anatomy(model, _input(model, args.img_size))
+    model = models.create(args.model, img_size=args.img_size, num_classes=args.num_classes,
+                          checkpoint=args.checkpoint).eval()
+    report = anatomy(model, example_input(model, args.img_size))
     print(json.dumps(report.to_dict(), indent=1) if args.json else format_report(report))
     return 0

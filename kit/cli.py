@@ -21,7 +21,7 @@ from kit.errors import UserError
 
 #: name -> (module, one-line help). Add a line here to plug a new sub-command in.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "devices": ("kit.device", "show the devices this machine has and which one 'auto' picks"),
+    "devices": ("kit.devices_cmd", "show the devices this machine has and which one 'auto' picks"),
     "models": ("kit.models", "list the registered HiViT and CaiT models with their sizes"),
     "train": ("kit.train", "train a model from a recipe (works under torchrun for DDP)"),
     "compare": ("kit.losscurve", "compare a candidate loss curve with a reference run"),

@@ -1,7 +1,9 @@
 """The device shim: one object that hides what differs between SDAA, CUDA, MPS and the CPU.
 
 The trainer and the notebooks never branch on device names; they ask a :class:`Device` for an
-autocast context, a grad scaler (or ``None``), the distributed backend, memory figures and so on.
+autocast context, a grad scaler (or ``None``), the distributed backend, the card's memory size and so on.
+Its neighbours: :mod:`kit.cpuinfo` reads the CPU's flags, :mod:`kit.timing` measures speed, and
+:mod:`kit.devices_cmd` is the ``kit devices`` command that prints what the shim sees.
 
 Why a shim and not ``torch.device`` alone: the Tecorigin SDAA card is reached through the
 ``torch_sdaa`` extension, which registers ``torch.sdaa`` (a twin of ``torch.cuda``) and the
@@ -17,21 +19,19 @@ native bf16) is switched off *with a message that says so*, never silently.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import functools
 import importlib
-import os
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Optional
 
 import torch
 
+from kit import cpuinfo, timing
 from kit.errors import UserError
 
-DEVICE_TYPES = ("sdaa", "cuda", "mps", "cpu")
+__all__ = ["SDAA_HELP", "DIST_BACKENDS", "AMP_CHOICES", "AmpPolicy", "Device", "sdaa_module", "mps_available",
+           "available_types", "resolve"]
 
 #: What to tell a user who asks for SDAA where torch_sdaa cannot be imported.
 SDAA_HELP = (
@@ -73,7 +73,7 @@ def sdaa_module() -> Optional[Any]:
         return None
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -85,7 +85,7 @@ def available_types() -> list[str]:
         found.append("sdaa")
     if torch.cuda.is_available():
         found.append("cuda")
-    if _mps_available():
+    if mps_available():
         found.append("mps")
     found.append("cpu")
     return found
@@ -114,43 +114,6 @@ class AmpPolicy:
 
 
 AMP_CHOICES = ("none", "auto", "fp16", "bf16")
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU advertises bf16 arithmetic (AVX512-BF16 or AMX-BF16) in /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
-@functools.lru_cache(maxsize=None)
-def measure_cpu_bf16_ratio(size: int = 256, repeats: int = 3) -> float:
-    """Speed of a bf16 matmul relative to fp32 on this CPU (1.0 = as fast; 0.01 = 100x slower)."""
-
-    return measure_matmul_flops("cpu", torch.bfloat16, size, repeats) / measure_matmul_flops("cpu", torch.float32, size, repeats)
-
-
-def measure_matmul_flops(device: "Device | str" = "cpu", dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 5) -> float:
-    """Best-of-``repeats`` FLOP/s of one ``size``x``size`` matmul on ``device`` in ``dtype``.
-
-    This is the machine's practical peak that model-FLOPs utilisation is measured against, and
-    the quick speed check of notebook 0. (2·n³ FLOPs per matmul.)
-    """
-    dev = resolve(device)
-    a = torch.randn(size, size, device=dev.torch_device).to(dtype)
-    b = torch.randn(size, size, device=dev.torch_device).to(dtype)
-    a @ b  # warm-up (kernel selection, caches)
-    dev.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        dev.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * size**3 / best
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,7 +160,7 @@ class Device:
             return str(self.module.get_device_name(self.index or 0))
         if self.type == "mps":
             return "Apple GPU (MPS)"
-        return _cpu_model_name()
+        return cpuinfo.model_name()
 
     # -- placement and processes -----------------------------------------------------------
     def set_device(self, local_rank: int) -> "Device":
@@ -225,26 +188,6 @@ class Device:
             torch.mps.synchronize()
 
     # -- memory -----------------------------------------------------------------------------
-    def memory_allocated(self) -> Optional[int]:
-        """Bytes held by tensors on the device now; ``None`` where torch does not track it (CPU)."""
-        if self.type in ("sdaa", "cuda"):
-            return int(self.module.memory_allocated(self.index))
-        if self.type == "mps":
-            return int(torch.mps.current_allocated_memory())
-        return None
-
-    def max_memory_allocated(self) -> Optional[int]:
-        """Peak bytes on the device since the last reset; on the CPU the process's peak RSS."""
-        if self.type in ("sdaa", "cuda"):
-            return int(self.module.max_memory_allocated(self.index))
-        if self.type == "cpu":
-            return _peak_rss_bytes()
-        return None
-
-    def reset_peak_memory(self) -> None:
-        if self.type in ("sdaa", "cuda"):
-            self.module.reset_peak_memory_stats(self.index)
-
     def total_memory(self) -> Optional[int]:
         if self.type in ("sdaa", "cuda"):
             return int(self.module.get_device_properties(self.index or 0).total_memory)
@@ -273,8 +216,8 @@ class Device:
         # CPU: only bf16 exists, and only pays where the CPU has it in hardware.
         if amp == "fp16":
             return AmpPolicy(False, note="fp16 autocast is not supported on the CPU; training in fp32")
-        if not cpu_has_native_bf16():
-            ratio = measure_cpu_bf16_ratio()
+        if not cpuinfo.has_native_bf16():
+            ratio = timing.measure_cpu_bf16_ratio()
             return AmpPolicy(
                 False,
                 note=(
@@ -307,10 +250,9 @@ class Device:
     def fused_optimizer(self) -> bool:
         """Whether torch's fused Adam/AdamW kernels run here.
 
-        A fused step updates every parameter in one kernel instead of a handful of ops per tensor: on
-        this project's CPU the AdamW step of HiViT-tiny went from 83 to 16 ms, and that of the 0.13 M-
-        parameter workshop HiViT (63 tensors) from 6.4 to 0.5 ms, against a whole training step of
-        about 60 ms. Same update rule, another summation order, so results agree to rounding only.
+        A fused step updates every parameter in one kernel instead of a handful of ops per tensor, which
+        matters most for small models with many small tensors (the README gives the figures).
+        Same update rule, another summation order, so results agree to rounding only.
 
         Only where the kernels are known to exist: CUDA, and the CPU from torch 2.4. SDAA and MPS keep
         torch's default path: torch_sdaa documents no fused optimizers, and a kernel that exists for
@@ -329,15 +271,6 @@ class Device:
                 _FUSED_OPTIMIZER[self.type] = False
         return _FUSED_OPTIMIZER[self.type]
 
-    # -- determinism (seeds and RNG state: kit.seeding) ---------------------------------------
-    def set_deterministic(self, enabled: bool = True) -> None:
-        """Ask for deterministic kernels (slower on GPUs; warns rather than fails where none exists)."""
-        if enabled:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(enabled, warn_only=True)
-        torch.backends.cudnn.deterministic = enabled
-        torch.backends.cudnn.benchmark = not enabled
-
     # -- description ------------------------------------------------------------------------
     def describe(self) -> dict:
         """A JSON-friendly summary, written into each run's config.json."""
@@ -351,27 +284,6 @@ class Device:
             "dist_backend": self.dist_backend,
             "torch": torch.__version__,
         }
-
-
-def _cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "CPU"
-
-
-def _peak_rss_bytes() -> Optional[int]:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,13 +328,14 @@ def _check_available(kind: str, index: Optional[int]) -> Any:
         except ImportError as e:
             raise UserError(f"{SDAA_HELP} (import error: {e})") from None
         if not module.is_available():
-            raise UserError("torch_sdaa is installed but reports no SDAA card (check the driver and SDAA_VISIBLE_DEVICES)")
+            raise UserError("torch_sdaa is installed but reports no SDAA card "
+                            "(check the driver and SDAA_VISIBLE_DEVICES)")
     elif kind == "cuda":
         if not torch.cuda.is_available():
             raise UserError("CUDA was asked for, but torch.cuda.is_available() is False (CPU-only torch, or no driver)")
         module = torch.cuda
     elif kind == "mps":
-        if not _mps_available():
+        if not mps_available():
             raise UserError("MPS was asked for, but this machine or torch build has no Apple MPS backend")
         module = getattr(torch, "mps", None)
     else:
@@ -431,41 +344,3 @@ def _check_available(kind: str, index: Optional[int]) -> Any:
         raise UserError(f"{kind}:{index} was asked for, but only {module.device_count()} {kind} device(s) are visible")
     return module
 
-
-# --------------------------------------------------------------------------------------------
-# `kit devices`
-# --------------------------------------------------------------------------------------------
-
-
-def report(amp: str = "auto") -> list[tuple[str, str]]:
-    """(label, value) rows describing what this machine has; used by ``kit devices`` and notebook 0."""
-    rows = [("torch", torch.__version__)]
-    try:
-        import torch_sdaa  # noqa: F401
-
-        rows.append(("torch_sdaa", getattr(torch_sdaa, "__version__", "importable")))
-    except Exception as e:  # noqa: BLE001 - any import failure means "not usable"
-        rows.append(("torch_sdaa", f"not importable ({type(e).__name__})"))
-    rows.append(("CUDA", f"{torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "not available"))
-    rows.append(("MPS", "available" if _mps_available() else "not available"))
-    dev = resolve("auto")
-    rows += [
-        ("auto picks", dev.spec),
-        ("why", dev.reason),
-        ("hardware", dev.name()),
-        ("distributed backend", dev.dist_backend),
-        (f"--amp {amp}", dev.amp_policy(amp).describe()),
-    ]
-    return rows
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--amp", default="auto", choices=AMP_CHOICES, help="show what this --amp value would do")
-
-
-def run(args: argparse.Namespace) -> int:
-    rows = report(args.amp)
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    return 0

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import timm  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 
 import kit  # noqa: E402,F401
 from kit import anatomy as A  # noqa: E402
+from kit import anatomy_plots as P  # noqa: E402
 from kit.cli import main as kit_main  # noqa: E402
 
 D, H, N = 96, 4, 16  # cait_workshop_32: width, heads, tokens (4x4)
@@ -128,7 +132,8 @@ def test_cait_attention_maps(cait):
         for blk in cait.blocks:
             blk.attn.proj_w.bias.normal_(0, 0.1)
     maps = A.attention_maps(cait, image(batch=2))
-    assert set(maps) == {f"blocks.{i}" for i in range(len(cait.blocks))} | {"blocks_token_only.0", "blocks_token_only.1"}
+    class_blocks = {"blocks_token_only.0", "blocks_token_only.1"}
+    assert set(maps) == {f"blocks.{i}" for i in range(len(cait.blocks))} | class_blocks
     ca = maps["blocks_token_only.0"]
     assert ca.shape == (2, H, 1, N + 1)
     assert torch.allclose(ca.sum(-1), torch.ones(2, H, 1), atol=1e-5) and (ca >= 0).all()
@@ -210,12 +215,12 @@ def test_residual_ratios_without_layerscale(hivit):
 # ------------------------------------------------------------------------------------------ plots
 def test_plots_return_figures(cait, hivit, tmp_path):
     figs = [
-        A.plot_param_table(cait),
-        A.plot_attention_maps(A.attention_maps(cait, image()), blocks=["blocks_token_only.0", "blocks.0"],
+        P.plot_param_table(cait),
+        P.plot_attention_maps(A.attention_maps(cait, image()), blocks=["blocks_token_only.0", "blocks.0"],
                               image=image()[0]),
-        A.plot_attention_maps(A.attention_maps(hivit, image())),
-        A.plot_layerscale(A.layerscale(cait, image())),
-        A.plot_talking_heads(A.talking_heads(cait), blocks=[0, -1]),
+        P.plot_attention_maps(A.attention_maps(hivit, image())),
+        P.plot_layerscale(A.layerscale(cait, image())),
+        P.plot_talking_heads(A.talking_heads(cait), blocks=[0, -1]),
     ]
     for i, fig in enumerate(figs):
         assert isinstance(fig, Figure)
@@ -223,7 +228,19 @@ def test_plots_return_figures(cait, hivit, tmp_path):
         assert (tmp_path / f"{i}.png").stat().st_size > 1000
     assert len(figs[0].axes[0].patches) == len(A.param_table(cait))
     with pytest.raises(ValueError, match="no talking-heads"):
-        A.plot_talking_heads(A.talking_heads(hivit))
+        P.plot_talking_heads(A.talking_heads(hivit))
+
+
+def test_patch_grid_keeps_one_layout_engine(tmp_path):
+    digit = np.zeros((64, 64, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "The figure layout has changed to tight"
+        fig = P.plot_patch_grid(digit, patch_size=16, inner_patches=4)
+        fig.savefig(tmp_path / "grid.png")
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    left, right = fig.axes
+    assert len(left.lines) == 2 * (64 // 16 + 1)  # main-token edges, rows and columns
+    assert len(right.lines) == 2 * (64 // 4 + 1) + 2 * (64 // 16 + 1)  # inner-patch edges as well
 
 
 # -------------------------------------------------------------------------------------------- CLI

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from kit import cpuinfo, seeding, timing
 from kit import device as device_mod
-from kit import seeding
 from kit.device import AmpPolicy, resolve
 from kit.errors import UserError
 
@@ -62,12 +62,6 @@ class Recorder:
 
     def is_bf16_supported(self):
         return self.bf16
-
-    def memory_allocated(self, i=None):
-        return 123
-
-    def max_memory_allocated(self, i=None):
-        return 456
 
     def get_rng_state_all(self):
         return [torch.tensor([1, 2, 3], dtype=torch.uint8)]
@@ -163,7 +157,6 @@ def test_sdaa_set_device_sync_seed_and_rng(fake_sdaa):
     assert fake_sdaa.names() == ["set_device", "synchronize", "manual_seed_all", "set_rng_state_all"]
     assert fake_sdaa.calls[0][1] == (1,) and fake_sdaa.calls[2][1] == (7,)
     assert dev.name() == "TECO_AICARD_01"
-    assert dev.memory_allocated() == 123 and dev.max_memory_allocated() == 456
 
 
 def test_no_amp_means_no_autocast_no_scaler(fake_sdaa):
@@ -181,14 +174,20 @@ def _fake_cuda(monkeypatch, bf16: bool) -> tuple[Recorder, list]:
     autocasts: list = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch, "autocast", lambda device_type, dtype=None: autocasts.append((device_type, dtype)) or contextlib.nullcontext())
+
+    def fake_autocast(device_type, dtype=None):
+        autocasts.append((device_type, dtype))
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(torch, "autocast", fake_autocast)
     monkeypatch.setattr(device_mod, "_check_available", lambda kind, index: rec if kind == "cuda" else None)
     return rec, autocasts
 
 
 @pytest.mark.parametrize(
     "amp,bf16,dtype,scaler",
-    [("auto", True, torch.bfloat16, False), ("auto", False, torch.float16, True), ("fp16", True, torch.float16, True), ("bf16", True, torch.bfloat16, False)],
+    [("auto", True, torch.bfloat16, False), ("auto", False, torch.float16, True),
+     ("fp16", True, torch.float16, True), ("bf16", True, torch.bfloat16, False)],
 )
 def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
     rec, autocasts = _fake_cuda(monkeypatch, bf16)
@@ -203,8 +202,8 @@ def test_cuda_amp_policy(monkeypatch, no_sdaa, amp, bf16, dtype, scaler):
 
 
 def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(device_mod, "measure_cpu_bf16_ratio", lambda: 0.02)
+    monkeypatch.setattr(cpuinfo, "has_native_bf16", lambda: False)
+    monkeypatch.setattr(timing, "measure_cpu_bf16_ratio", lambda: 0.02)
     policy = resolve("cpu").amp_policy("auto")
     assert not policy.enabled
     assert "no native bf16" in policy.note and "2.0 %" in policy.note
@@ -212,7 +211,7 @@ def test_cpu_amp_off_without_native_bf16_and_says_why(monkeypatch, no_sdaa):
 
 
 def test_cpu_amp_on_with_native_bf16(monkeypatch, no_sdaa):
-    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(cpuinfo, "has_native_bf16", lambda: True)
     dev = resolve("cpu")
     policy = dev.amp_policy(True)
     assert policy == AmpPolicy(True, torch.bfloat16, False)
@@ -239,22 +238,10 @@ def test_seed_and_rng_round_trip_through_weights_only_checkpoint(tmp_path, no_sd
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 
-def test_deterministic_switch(no_sdaa):
-    dev = resolve("cpu")
-    try:
-        dev.set_deterministic(True)
-        assert torch.are_deterministic_algorithms_enabled()
-    finally:
-        dev.set_deterministic(False)
-    assert not torch.are_deterministic_algorithms_enabled()
-
-
-def test_cpu_describe_and_memory(no_sdaa):
+def test_cpu_describe(no_sdaa):
     dev = resolve("cpu")
     info = dev.describe()
     assert info["type"] == "cpu" and info["dist_backend"] == "gloo" and info["torch"] == torch.__version__
-    assert dev.memory_allocated() is None  # torch does not track CPU tensors: say so, don't invent
-    assert dev.max_memory_allocated() > 0  # peak RSS of the process
 
 
 def test_kit_devices_cli(capsys, no_sdaa):
@@ -265,20 +252,34 @@ def test_kit_devices_cli(capsys, no_sdaa):
     assert "auto picks" in out and "cpu" in out and "gloo" in out
 
 
-def test_native_bf16_flag_detection(monkeypatch, tmp_path):
+@pytest.fixture
+def fake_cpuinfo(monkeypatch, tmp_path):
+    """A file the test writes, read wherever the kit opens /proc/cpuinfo (absent until written)."""
     import builtins
 
-    cpuinfo = tmp_path / "cpuinfo"
+    path = tmp_path / "cpuinfo"
     real_open = builtins.open
 
-    def fake_open(path, *a, **k):
-        return real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    def fake_open(file, *a, **k):
+        return real_open(path if file == "/proc/cpuinfo" else file, *a, **k)
 
     monkeypatch.setattr(builtins, "open", fake_open)
-    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f\n")
-    assert not device_mod.cpu_has_native_bf16()
-    cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
-    assert device_mod.cpu_has_native_bf16()
+    return path
+
+
+def test_native_bf16_flag_detection(fake_cpuinfo):
+    assert not cpuinfo.has_native_bf16()  # no /proc/cpuinfo: the cautious answer
+    fake_cpuinfo.write_text("flags\t: fpu sse avx2 avx512f\n")
+    assert not cpuinfo.has_native_bf16()
+    fake_cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
+    assert cpuinfo.has_native_bf16()
+
+
+def test_cpu_model_name_read_from_cpuinfo(fake_cpuinfo, no_sdaa):
+    assert cpuinfo.model_name()  # no /proc/cpuinfo: platform's name, or "CPU"
+    fake_cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU @ 2.00GHz\nflags\t: fpu\n")
+    assert cpuinfo.model_name() == "Example CPU @ 2.00GHz"
+    assert resolve("cpu").name() == "Example CPU @ 2.00GHz"
 
 
 def test_fused_optimizer_is_probed_on_cpu_and_never_claimed_for_sdaa(monkeypatch, fake_sdaa):
@@ -296,7 +297,8 @@ def test_fused_optimizer_false_when_the_probe_step_fails(monkeypatch, no_sdaa):
     class NoFused(torch.optim.AdamW):
         def __init__(self, params, **kw):
             if kw.get("fused"):
-                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors "
+                                   "of supported devices")
             super().__init__(params, **kw)
 
     monkeypatch.setattr(torch.optim, "AdamW", NoFused)

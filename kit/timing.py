@@ -1,0 +1,108 @@
+"""Timing on the kit's devices: matmul FLOP/s, the CPU's bf16/fp32 speed ratio, and HiViT's masked forward.
+
+Everything here goes through ``torch.utils.benchmark.Timer`` rather than a loop around
+``time.perf_counter``, because the Timer already does what such loops get wrong: it runs the statement
+before measuring (the first call pays for kernel selection and cold caches), it times blocks of calls
+long enough that the clock's own cost disappears (``blocked_autorange``), and it fixes the thread count
+while it measures. Two of its defaults are replaced, in :func:`measure`:
+
+* threads: the Timer runs on one thread unless told otherwise, while the kit trains on torch's current
+  thread count; the measurements here use that count, so they describe the runs they are compared with;
+* the clock: which accelerators the Timer's own clock waits for depends on the torch version; here the
+  clock waits on the kit :class:`~kit.device.Device` given (SDAA, CUDA and MPS alike), so a measurement
+  counts the work the card did, not only the time it took to queue it.
+
+Who uses what: the device shim asks :func:`measure_cpu_bf16_ratio` whether ``--amp`` would pay on a CPU
+without native bf16; notebook 0 and ``bench/bench_train.py`` measure the matmul peak that model-FLOPs
+utilisation is reported against; notebook 2 times HiViT's forward on kept units only.
+"""
+
+from __future__ import annotations
+
+import functools
+import timeit
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from kit.anatomy import evaluating, example_input
+from kit.models.hivit import random_masking_ids
+
+if TYPE_CHECKING:
+    from torch.utils.benchmark import Measurement
+
+    from kit.device import Device  # only for the annotations: kit.device imports this module
+
+__all__ = ["measure", "measure_matmul_flops", "measure_cpu_bf16_ratio", "masked_forward_times"]
+
+
+def _clock(device: Optional["Device"]) -> Callable[[], float]:
+    """The Timer's clock: the wall clock, read after ``device`` has finished its queued work."""
+    if device is None:
+        return timeit.default_timer
+
+    def clock() -> float:
+        device.synchronize()
+        return timeit.default_timer()
+
+    return clock
+
+
+def measure(fn: Callable[[], object], device: Optional["Device"] = None, min_run_time: float = 0.2) -> Measurement:
+    """Time ``fn()`` with ``Timer.blocked_autorange``: warm-up, then blocks of calls for at least
+    ``min_run_time`` seconds. ``device`` is the kit Device the work runs on (None: the CPU); the result's
+    ``times`` are seconds per call, one per block, and ``median`` their median."""
+    # Imported on first use, not with this module (which the device shim imports): torch.utils.benchmark
+    # loads torch's C++-extension builder, and on a machine with a CUDA toolkit but no card that logs a
+    # warning at import. Only a measurement should print it, not every `kit train`.
+    from torch.utils import benchmark
+
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, timer=_clock(device),
+                            num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time)
+
+
+def measure_matmul_flops(device: Optional["Device"] = None, dtype: torch.dtype = torch.float32, size: int = 1024,
+                         min_run_time: float = 0.2) -> float:
+    """FLOP/s of a ``size`` x ``size`` matmul on ``device`` (a kit Device; None: the CPU) in ``dtype``.
+
+    This is the machine's practical peak that model-FLOPs utilisation is measured against, and the quick
+    speed check of notebook 0: it is taken from the fastest block, not the median, because a peak is what
+    the device does when nothing else gets in its way. (2·n³ FLOPs per matmul.)
+    """
+    where = device.torch_device if device is not None else torch.device("cpu")
+    a = torch.randn(size, size, device=where).to(dtype)
+    b = torch.randn(size, size, device=where).to(dtype)
+    return 2.0 * size**3 / min(measure(lambda: a @ b, device, min_run_time).times)
+
+
+@functools.lru_cache(maxsize=None)
+def measure_cpu_bf16_ratio(size: int = 256, min_run_time: float = 0.1) -> float:
+    """Speed of a bf16 matmul relative to fp32 on this CPU (1.0 = as fast; 0.01 = 100x slower).
+
+    Measured once per process: it is what decides whether ``--amp`` pays on a CPU that does not
+    advertise bf16 in hardware, and the answer does not change while the process runs.
+    """
+    bf16 = measure_matmul_flops(None, torch.bfloat16, size, min_run_time)
+    return bf16 / measure_matmul_flops(None, torch.float32, size, min_run_time)
+
+
+def masked_forward_times(model: nn.Module, mask_ratios: Sequence[float] = (0.0, 0.75), batch: int = 8,
+                         min_run_time: float = 1.0, device: Optional["Device"] = None) -> dict[float, float]:
+    """Median seconds of one forward of ``model`` (a HiViT) keeping ``1 - ratio`` of the main tokens.
+
+    HiViT's stem never mixes tokens, so running it on the kept units only is exact (MAE-style
+    pre-training); the time it saves is the point of the architecture. Each ratio is timed for at least
+    ``min_run_time`` seconds, in eval mode without autograd (the model's mode is put back after);
+    ``device`` is the kit Device the model is on (None: the CPU).
+    """
+    x = example_input(model, batch=batch)
+    generator = torch.Generator().manual_seed(0)
+    ids = {r: random_masking_ids(batch, model.num_patches, r, generator=generator) for r in mask_ratios}
+    with evaluating(model), torch.no_grad():
+        return {
+            r: measure(functools.partial(model.forward_features, x, ids_keep=ids[r] if r > 0 else None),
+                       device, min_run_time).median
+            for r in mask_ratios
+        }

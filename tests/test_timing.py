@@ -1,0 +1,54 @@
+"""kit.timing: the measurements run and give real numbers (how fast is never asserted: machines differ)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import timm
+import torch
+import torch.utils.benchmark
+
+import kit  # noqa: F401  (registers the workshop models)
+from kit import timing
+from kit.device import resolve
+
+
+def test_matmul_flops_is_a_positive_finite_rate(monkeypatch):
+    threads = torch.get_num_threads()
+    seen = []
+    real_timer = torch.utils.benchmark.Timer
+
+    def recording_timer(*args, **kwargs):
+        seen.append(kwargs["num_threads"])
+        return real_timer(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.benchmark, "Timer", recording_timer)
+    for device in (None, resolve("cpu")):
+        flops = timing.measure_matmul_flops(device, torch.float32, size=64, min_run_time=0.01)
+        assert flops > 0 and math.isfinite(flops)
+    assert seen == [threads, threads]  # torch's thread count, not the Timer's default of one
+    assert torch.get_num_threads() == threads
+
+
+def test_measure_waits_for_the_device_before_reading_the_clock():
+    class Card:
+        syncs = 0
+
+        def synchronize(self):
+            Card.syncs += 1
+
+    m = timing.measure(lambda: None, Card(), min_run_time=0.001)
+    assert m.times and all(t > 0 for t in m.times)
+    assert Card.syncs >= 2 * len(m.times)  # before and after every timed block
+
+
+def test_masked_forward_times_for_each_ratio():
+    torch.manual_seed(0)
+    model = timm.create_model("hivit_workshop_32").train()
+    times = timing.masked_forward_times(model, mask_ratios=(0.0, 0.75), batch=2, min_run_time=0.01)
+    assert set(times) == {0.0, 0.75}
+    assert all(t > 0 and math.isfinite(t) for t in times.values())
+    assert model.training  # the model's mode is put back
+    with pytest.raises(ValueError, match="mask_ratio"):
+        timing.masked_forward_times(model, mask_ratios=(1.0,), batch=2, min_run_time=0.01)
