@@ -51,8 +51,8 @@ KIT_KWARGS = dict(img_size=IMG, patch_size=PATCH, embed_dim=32, depths=(1, 1, 7)
 def _import_mmpretrain():
     try:
         import mmpretrain  # noqa: F401
-        from mmpretrain.registry import MODELS
         import mmpretrain.models  # noqa: F401  (registers HiViT, ImageClassifier, ...)
+        from mmpretrain.registry import MODELS
     except ImportError as e:
         sys.exit(f"mmpretrain is not importable ({e}); install it on the side and put it on PYTHONPATH")
     return MODELS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
 from kit.cli import run_commands

@@ -25,7 +25,6 @@ from kit.errors import UserError
 from kit.runlog import read_metrics
 from kit.train import build_optimizer, build_scheduler, friendly_errors, train
 
-
 REPO = Path(__file__).resolve().parents[1]
 #: The regex of the ModelZoo's Demo/run_scripts/loss.py (two spaces before train.loss).
 MODELZOO_LOSS = re.compile(r"rank : 0  train\.loss : ([\d\.e-]+)")
@@ -404,8 +403,8 @@ def test_no_weight_decay_on_norms_biases_and_position_embeddings():
 
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_recipe_builds_its_model_on_the_meta_device(name):
-    from kit.transforms import build_transform
     from kit.train import build_criterion, build_model
+    from kit.transforms import build_transform
 
     cfg = recipes.get_recipe(name)
     with torch.device("meta"):
