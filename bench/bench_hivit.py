@@ -73,6 +73,7 @@ def make_step(model, forward, x, y, force_sdpa: bool = False, fused: bool = Fals
             opt.step()
         finally:
             Attention.sdpa_on_cpu_with_bias = False
+
     return step
 
 
@@ -100,21 +101,29 @@ def race(contenders: dict, repeats: int, warmup: int = 2) -> dict:
 def report(title: str, t: dict, batch: int, baseline: str, label: str) -> None:
     print(f"\n{title}  (median wall | median process CPU)")
     for name, (wall, cpu) in t.items():
-        print(f"  {name:<28} {wall * 1000:8.1f} ms {batch / wall:6.1f} img/s | {cpu * 1000:8.1f} ms   "
-              f"{label} {t[baseline][0] / wall:5.2f}x wall, {t[baseline][1] / cpu:5.2f}x cpu")
+        print(
+            f"  {name:<28} {wall * 1000:8.1f} ms {batch / wall:6.1f} img/s | {cpu * 1000:8.1f} ms   "
+            f"{label} {t[baseline][0] / wall:5.2f}x wall, {t[baseline][1] / cpu:5.2f}x cpu"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads (0 = torch's default); 1 gives steadier figures on a busy machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0 = torch's default); 1 gives steadier figures on a busy machine",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, timm {timm.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {args.batch}, 224x224, fp32, CPU, medians of {args.repeats} interleaved repeats")
+    print(
+        f"torch {torch.__version__}, timm {timm.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {args.batch}, 224x224, fp32, CPU, medians of {args.repeats} interleaved repeats"
+    )
 
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, 224, 224)
@@ -125,20 +134,30 @@ def main() -> int:
     if mm is not None:
         mm.train()
         sd = {k.removeprefix("backbone."): v for k, v in mm.state_dict().items()}
-        sd = {("head." + k[len("head.fc."):] if k.startswith("head.fc.") else k): v for k, v in sd.items()}
+        sd = {("head." + k[len("head.fc.") :] if k.startswith("head.fc.") else k): v for k, v in sd.items()}
         ours.load_state_dict(sd, strict=True)
         forced = timm.create_model("hivit_tiny_patch16_224").train()
         forced.load_state_dict(sd, strict=True)
         fused = timm.create_model("hivit_tiny_patch16_224").train()
         fused.load_state_dict(sd, strict=True)
-        t = race({
-            "mmpretrain": make_step(mm, lambda inp: mm(inp, mode="tensor"), x, y),
-            "kit (default)": make_step(ours, ours, x, y),
-            "kit (SDPA forced on CPU)": make_step(forced, forced, x, y, force_sdpa=True),
-            "kit + fused AdamW (trainer)": make_step(fused, fused, x, y, fused=kit_device.resolve("cpu").fused_optimizer()),
-        }, args.repeats)
-        report("training step (forward + cross-entropy + backward + AdamW step):", t, args.batch, "mmpretrain",
-               "speed vs mmpretrain")
+        t = race(
+            {
+                "mmpretrain": make_step(mm, lambda inp: mm(inp, mode="tensor"), x, y),
+                "kit (default)": make_step(ours, ours, x, y),
+                "kit (SDPA forced on CPU)": make_step(forced, forced, x, y, force_sdpa=True),
+                "kit + fused AdamW (trainer)": make_step(
+                    fused, fused, x, y, fused=kit_device.resolve("cpu").fused_optimizer()
+                ),
+            },
+            args.repeats,
+        )
+        report(
+            "training step (forward + cross-entropy + backward + AdamW step):",
+            t,
+            args.batch,
+            "mmpretrain",
+            "speed vs mmpretrain",
+        )
 
     ours.eval()
     ids = random_masking_ids(args.batch, ours.num_patches, 0.75, generator=torch.Generator().manual_seed(0))
@@ -147,10 +166,10 @@ def main() -> int:
         def run():
             with torch.no_grad():
                 ours(x, ids_keep)
+
         return run
 
-    t = race({"full (196 tokens)": forward(None), f"masked 75% ({ids.shape[1]} tokens)": forward(ids)},
-             args.repeats)
+    t = race({"full (196 tokens)": forward(None), f"masked 75% ({ids.shape[1]} tokens)": forward(ids)}, args.repeats)
     report("kit HiViT-tiny forward, eval, no grad:", t, args.batch, "full (196 tokens)", "speed vs full")
 
     # 3. Workshop size: training images/s at batch 64 on 32x32 inputs, registered (patch 8) vs patch 4.

@@ -68,12 +68,19 @@ def main() -> None:
         t_base, n_lines = best_of(args.repeat, lambda: baseline(path))
         t_read, curve = best_of(args.repeat, lambda: read_curve(path))
         t_cmp, cmp = best_of(args.repeat, lambda: compare_curves(curve, curve))
-    print(f"log: {n_lines:,} lines, {size_mb:.0f} MB, {len(curve):,} loss points, steps {curve.steps[0]}..{curve.steps[-1]}")
+    print(
+        f"log: {n_lines:,} lines, {size_mb:.0f} MB, {len(curve):,} loss points, "
+        f"steps {curve.steps[0]}..{curve.steps[-1]}"
+    )
     print(f"CPU cores visible: {os.cpu_count()}; best of {args.repeat} runs each")
     print(f"baseline (read and count lines): {t_base:.3f} s")
-    goal = f"  (goal for 1,000,000 lines: < 5 s, {'met' if t_read < 5 else 'NOT met'})" if args.lines >= 1_000_000 else ""
+    goal = (
+        f"  (goal for 1,000,000 lines: < 5 s, {'met' if t_read < 5 else 'NOT met'})" if args.lines >= 1_000_000 else ""
+    )
     print(f"read_curve (detect + parse):     {t_read:.3f} s  = {t_read / t_base:.1f} x baseline{goal}")
-    print(f"compare_curves (two curves):     {t_cmp:.3f} s  = {t_cmp / t_base:.2f} x baseline  ({cmp.n_points:,} points)")
+    print(
+        f"compare_curves (two curves):     {t_cmp:.3f} s  = {t_cmp / t_base:.2f} x baseline  ({cmp.n_points:,} points)"
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,12 @@ class EpochPrinter:
         self.name, self.t0, self.out = name, time.perf_counter(), sys.stdout
 
     def on_eval(self, record: dict) -> None:
-        print(f"  {self.name} epoch {record['epoch']}: val top-1 {record['acc1']:.2f} %  ({time.perf_counter() - self.t0:.0f} s)",
-              file=self.out, flush=True)
+        print(
+            f"  {self.name} epoch {record['epoch']}: val top-1 {record['acc1']:.2f} %  "
+            f"({time.perf_counter() - self.t0:.0f} s)",
+            file=self.out,
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:
@@ -64,7 +68,15 @@ def main(argv=None) -> int:
         print(f"digits in {data}; {torch.get_num_threads()} torch threads; device {args.device}")
         for name in args.recipes:
             cfg = recipes.resolve(
-                name, {"data": str(data), "out": str(Path(tmp) / name), "device": args.device, "progress": False, "overwrite": True}, args.set
+                name,
+                {
+                    "data": str(data),
+                    "out": str(Path(tmp) / name),
+                    "device": args.device,
+                    "progress": False,
+                    "overwrite": True,
+                },
+                args.set,
             )
             printer = EpochPrinter(name)
             with contextlib.redirect_stdout(io.StringIO()):

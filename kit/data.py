@@ -147,7 +147,8 @@ class DecodedCache:
 class ImageSamples(Dataset):
     """``(path, label)`` samples, loaded as RGB and transformed with RNGs seeded per sample.
 
-    ``dataset[(epoch, i)]`` or ``dataset[(epoch, i, copy)]`` (or ``dataset[i]``: epoch 0) returns ``(image, label, skipped)`` where
+    ``dataset[(epoch, i)]`` or ``dataset[(epoch, i, copy)]`` (or ``dataset[i]``: epoch 0) returns
+    ``(image, label, skipped)`` where
     ``skipped`` is a tuple of the unreadable files passed over to reach a readable one (always empty
     unless ``skip_corrupt``). Without ``skip_corrupt`` an unreadable file raises
     :class:`UnreadableImage` naming it.
@@ -240,7 +241,9 @@ class EpochSampler(Sampler):
     without loading them.
     """
 
-    def __init__(self, size: int, *, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, repeats: int = 1):
+    def __init__(
+        self, size: int, *, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1, repeats: int = 1
+    ):
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.rank, self.world_size = rank, world_size
         self.repeats = max(1, int(repeats)) if world_size > 1 else 1
@@ -337,7 +340,9 @@ def build_loaders(
     if workers > 0:
         loader_kw["persistent_workers"] = True
 
-    load = DecodedCache(pil_loader) if data_cfg.get("cache_images", False) else pil_loader  # one cache serves both splits
+    load = (
+        DecodedCache(pil_loader) if data_cfg.get("cache_images", False) else pil_loader
+    )  # one cache serves both splits
     train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load)
     sampler = EpochSampler(
         len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1)
@@ -352,7 +357,10 @@ def build_loaders(
     if val_split is not None:
         val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt, load)
         val = DataLoader(
-            val_set, batch_size=eval_batch_size or batch_size, sampler=ShardSampler(len(val_set), rank, world_size), **loader_kw
+            val_set,
+            batch_size=eval_batch_size or batch_size,
+            sampler=ShardSampler(len(val_set), rank, world_size),
+            **loader_kw,
         )
     info = {
         "train": train_split.source,
@@ -361,7 +369,9 @@ def build_loaders(
         "val_images": len(val_split.samples) if val_split else 0,
         "classes": len(train_split.classes),
     }
-    return Loaders(train, val, sampler, train_split.classes, train_split.source, val_split.source if val_split else "", info)
+    return Loaders(
+        train, val, sampler, train_split.classes, train_split.source, val_split.source if val_split else "", info
+    )
 
 
 def clean_errors(batches: Iterable) -> Iterator:

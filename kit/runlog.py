@@ -8,7 +8,7 @@
     a short preamble (recipe, device, precision, learning-rate scaling), then one line per
     iteration exactly as the Tecorigin ModelZoo ports write them with tcap_dllogger::
 
-        TCAPPDLL 2025-05-20 13:34:46.504606 - Epoch: 0 Iteration: 0  rank : 0  train.loss : 6.99...  train.ips : 2.86... imgs/s
+        TCAPPDLL 2025-05-20 13:34:46.504606 - Epoch: 0 Iteration: 0  rank : 0  train.loss : 6.99  train.ips : 2.8 imgs/s
 
     so the ModelZoo's own ``loss.py`` (which matches ``rank : 0  train.loss : ``) reads kit runs
     unchanged. ``Iteration`` is the global step (as mmengine's ``runner.iter`` in the HiViT port),
@@ -34,7 +34,9 @@ METRICS = "metrics.jsonl"
 TRAIN_LOG = "train.log"
 
 
-def tcappdll_line(epoch: int, iteration: int, loss: float, ips: float, rank: int = 0, when: Optional[datetime] = None) -> str:
+def tcappdll_line(
+    epoch: int, iteration: int, loss: float, ips: float, rank: int = 0, when: Optional[datetime] = None
+) -> str:
     """One ModelZoo log line (tcap_dllogger's StdOutBackend layout, two spaces between metrics)."""
     stamp = (when or datetime.now()).strftime("%Y-%m-%d %H:%M:%S.%f")
     return (
@@ -55,7 +57,9 @@ class RunLog:
     appended to. Without it the files are started afresh.
     """
 
-    def __init__(self, out_dir: str | os.PathLike, enabled: bool = True, resume_offsets: Optional[Mapping[str, int]] = None):
+    def __init__(
+        self, out_dir: str | os.PathLike, enabled: bool = True, resume_offsets: Optional[Mapping[str, int]] = None
+    ):
         self.out_dir = Path(out_dir)
         self.enabled = enabled
         self._files: dict[str, IO[str]] = {}
@@ -90,7 +94,9 @@ class RunLog:
     def eval(self, record: Mapping[str, Any]) -> None:
         """One validation: a metrics.jsonl object and a readable line in train.log."""
         self._write(METRICS, json.dumps(_json_safe(record)))
-        parts = "  ".join(f"{k} : {v:.4f}" if isinstance(v, float) else f"{k} : {v}" for k, v in record.items() if k != "split")
+        parts = "  ".join(
+            f"{k} : {v:.4f}" if isinstance(v, float) else f"{k} : {v}" for k, v in record.items() if k != "split"
+        )
         self.info(f"{record.get('split', 'val')}  {parts}")
 
     # -- positions -------------------------------------------------------------------------------

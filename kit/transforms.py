@@ -67,7 +67,10 @@ def build_transform(data_cfg: Mapping, training: bool):
     if not training:
         ev = data_cfg.get("eval", {})
         return create_transform(
-            is_training=False, crop_pct=ev.get("crop_pct", 0.875), interpolation=ev.get("interpolation", "bicubic"), **common
+            is_training=False,
+            crop_pct=ev.get("crop_pct", 0.875),
+            interpolation=ev.get("interpolation", "bicubic"),
+            **common,
         )
     tr = dict(data_cfg.get("train", {}))
     for key in ("scale", "ratio"):

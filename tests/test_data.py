@@ -20,7 +20,13 @@ DATA_CFG = {
     "mean": (0.5, 0.5, 0.5),
     "std": (0.25, 0.25, 0.25),
     "prepare": "write it with `python -m data_prep digits --out {path}`",
-    "train": {"scale": (0.5, 1.0), "hflip": 0.5, "auto_augment": "rand-m9-mstd0.5-inc1", "re_prob": 0.25, "re_mode": "pixel"},
+    "train": {
+        "scale": (0.5, 1.0),
+        "hflip": 0.5,
+        "auto_augment": "rand-m9-mstd0.5-inc1",
+        "re_prob": 0.25,
+        "re_mode": "pixel",
+    },
     "eval": {"crop_pct": 1.0, "interpolation": "bicubic"},
 }
 
@@ -73,8 +79,17 @@ def test_annotation_lists_and_classes_round_trip(tmp_path):
     assert sorted(p.name for p in (tmp_path / "meta").iterdir()) == ["classes.txt", "train.txt"]  # no temporaries
 
 
-@pytest.mark.parametrize("bad", ["n00000000/no-label.png", "n00000000/a.png -1", "n00000000/a.png one",
-                                 "n00000000/a.png 1.5", "n00000000/a.png \u00b2", "3"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "n00000000/no-label.png",
+        "n00000000/a.png -1",
+        "n00000000/a.png one",
+        "n00000000/a.png 1.5",
+        "n00000000/a.png \u00b2",
+        "3",
+    ],
+)
 def test_malformed_list_line_names_file_line_and_what_was_expected(tmp_path, bad):
     path = tmp_path / "val.txt"
     path.write_text(f"n00000000/ok.png 0\n\n{bad}\n", encoding="utf-8")
@@ -125,8 +140,9 @@ def test_unreadable_image_error_names_the_file(corrupt_dataset):
     with pytest.raises(data.UnreadableImage, match=f"cannot read image {bad}.*--skip-corrupt"):
         ds[(0, index)]
     # through worker processes, the message is still the one sentence naming the file
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1, collate_fn=data.collate,
-                                         sampler=data.ShardSampler(len(ds)))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=1, collate_fn=data.collate, sampler=data.ShardSampler(len(ds))
+    )
     with pytest.raises(data.UnreadableImage) as info:
         list(data.clean_errors(loader))
     assert str(info.value).startswith(f"cannot read image {bad}") and "Traceback" not in str(info.value)

@@ -30,8 +30,6 @@ SMALL = dict(img_size=32, patch_size=8, embed_dim=32, depths=(1, 1, 2), num_head
 pytestmark = pytest.mark.usefixtures("no_network")  # nothing here may download
 
 
-
-
 def small_model(**kw) -> HiViT:
     torch.manual_seed(0)
     return timm.create_model("hivit_workshop_32", **{**SMALL, **kw})
@@ -173,8 +171,10 @@ def test_mmpretrain_checkpoint_gives_mmpretrain_logits():
     io = torch.load(DATA / "hivit_mmpretrain_32_io.pt", weights_only=True)
     kw = io["kit_kwargs"]
     model = timm.create_model(
-        "hivit_workshop_32", pretrained=True,
-        pretrained_cfg_overlay=dict(file=str(DATA / "hivit_mmpretrain_32.pth"), num_classes=kw["num_classes"]), **kw,
+        "hivit_workshop_32",
+        pretrained=True,
+        pretrained_cfg_overlay=dict(file=str(DATA / "hivit_mmpretrain_32.pth"), num_classes=kw["num_classes"]),
+        **kw,
     ).eval()
     ckpt = torch.load(DATA / "hivit_mmpretrain_32.pth", weights_only=True)["state_dict"]
     assert torch.equal(model.head.weight, ckpt["head.fc.weight"])  # the head was loaded, not dropped
@@ -197,8 +197,12 @@ def test_mmpretrain_checkpoint_loads_strictly(tmp_path):
     for bad, word in ((extra, "unknown"), (missing, "blocks.7.norm2.bias")):
         torch.save(bad, tmp_path / "bad.pth")
         with pytest.raises(RuntimeError, match=word):
-            timm.create_model("hivit_workshop_32", pretrained=True, **kw,
-                              pretrained_cfg_overlay=dict(file=str(tmp_path / "bad.pth"), num_classes=5))
+            timm.create_model(
+                "hivit_workshop_32",
+                pretrained=True,
+                **kw,
+                pretrained_cfg_overlay=dict(file=str(tmp_path / "bad.pth"), num_classes=5),
+            )
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # timm's table resize warns about its own indexing
@@ -206,8 +210,12 @@ def test_mmpretrain_checkpoint_into_another_image_size():
     """Fine-tuning at another size: pos_embed and bias tables are resampled, index buffers rebuilt."""
     io = torch.load(DATA / "hivit_mmpretrain_32_io.pt", weights_only=True)
     kw = {**io["kit_kwargs"], "img_size": 64}
-    model = timm.create_model("hivit_workshop_32", pretrained=True, **kw,
-                              pretrained_cfg_overlay=dict(file=str(DATA / "hivit_mmpretrain_32.pth"), num_classes=5))
+    model = timm.create_model(
+        "hivit_workshop_32",
+        pretrained=True,
+        **kw,
+        pretrained_cfg_overlay=dict(file=str(DATA / "hivit_mmpretrain_32.pth"), num_classes=5),
+    )
     assert model.pos_embed.shape == (1, 64, 32)
     assert torch.equal(model.blocks[6].attn.relative_position_index, HiViT(**kw).blocks[6].attn.relative_position_index)
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 5)
@@ -218,12 +226,20 @@ def test_own_checkpoint_round_trip(tmp_path, layout):
     model = small_model().eval()
     perturb(model)
     sd = model.state_dict()
-    obj = {"plain": sd, "model": {"model": sd, "epoch": 3}, "state_dict": {"state_dict": sd},
-           "ddp": {"model": {f"module.{k}": v for k, v in sd.items()}}}[layout]
+    obj = {
+        "plain": sd,
+        "model": {"model": sd, "epoch": 3},
+        "state_dict": {"state_dict": sd},
+        "ddp": {"model": {f"module.{k}": v for k, v in sd.items()}},
+    }[layout]
     torch.save(obj, tmp_path / "ckpt.pth")
     # the pretrained_cfg's num_classes describes the file (timm's rule): 3 classes here, so say so
-    loaded = timm.create_model("hivit_workshop_32", pretrained=True, **SMALL,
-                               pretrained_cfg_overlay=dict(file=str(tmp_path / "ckpt.pth"), num_classes=3)).eval()
+    loaded = timm.create_model(
+        "hivit_workshop_32",
+        pretrained=True,
+        **SMALL,
+        pretrained_cfg_overlay=dict(file=str(tmp_path / "ckpt.pth"), num_classes=3),
+    ).eval()
     for k, v in loaded.state_dict().items():
         assert torch.equal(v, sd[k]), k
     x = torch.randn(2, 3, 32, 32)
@@ -296,7 +312,7 @@ def _reference_restricted_forward(model: HiViT, x: torch.Tensor, keep: torch.Ten
     B, N, D = tokens.shape
     key_mask = torch.zeros(B, N, dtype=torch.bool)
     key_mask[torch.arange(B)[:, None], keep] = True
-    for blk in model.blocks[model.num_stem_modules:]:
+    for blk in model.blocks[model.num_stem_modules :]:
         attn = blk.attn
         h = attn.num_heads
         q, k, v = attn.qkv(blk.norm1(tokens)).reshape(B, N, 3, h, D // h).permute(2, 0, 3, 1, 4)
@@ -374,7 +390,9 @@ def test_sdpa_runs_only_where_it_pays(monkeypatch):
 
     calls = []
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    monkeypatch.setattr(hivit_module.F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or sdpa(*a, **k))
+    monkeypatch.setattr(
+        hivit_module.F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or sdpa(*a, **k)
+    )
     x = torch.randn(1, 3, 32, 32)
     model = small_model()
     set_fused(model, True)

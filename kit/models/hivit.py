@@ -148,7 +148,9 @@ class Attention(nn.Module):
         bias = self.rel_pos_bias(ids_keep)
         if self.fused_attn and (bias is None or not q.is_cpu or self.sdpa_on_cpu_with_bias):
             x = F.scaled_dot_product_attention(
-                q, k, v,
+                q,
+                k,
+                v,
                 attn_mask=None if bias is None else bias.to(q.dtype),
                 dropout_p=self.attn_drop.p if self.training else 0.0,
                 scale=self.scale,
@@ -302,20 +304,22 @@ class HiViT(nn.Module):
         for stage, depth in enumerate(depths):
             is_main = stage == len(depths) - 1
             for _ in range(depth if is_main else 2 * depth):
-                blocks.append(Block(
-                    dim,
-                    num_heads=num_heads if is_main else 0,
-                    mlp_ratio=mlp_ratio if is_main else stem_mlp_ratio,
-                    grid_size=grid_h,
-                    qkv_bias=qkv_bias,
-                    qk_scale=qk_scale,
-                    proj_drop=drop_rate,
-                    attn_drop=attn_drop_rate,
-                    drop_path=dpr.pop(0),
-                    rpe=rpe,
-                    act_layer=act_layer,
-                    norm_layer=norm_layer,
-                ))
+                blocks.append(
+                    Block(
+                        dim,
+                        num_heads=num_heads if is_main else 0,
+                        mlp_ratio=mlp_ratio if is_main else stem_mlp_ratio,
+                        grid_size=grid_h,
+                        qkv_bias=qkv_bias,
+                        qk_scale=qk_scale,
+                        proj_drop=drop_rate,
+                        attn_drop=attn_drop_rate,
+                        drop_path=dpr.pop(0),
+                        rpe=rpe,
+                        act_layer=act_layer,
+                        norm_layer=norm_layer,
+                    )
+                )
             if not is_main:
                 blocks.append(PatchMerge(dim, norm_layer))
                 dim *= 2
@@ -402,7 +406,7 @@ class HiViT(nn.Module):
                 pos = _gather_tokens(pos.expand(x.shape[0], -1, -1), ids_keep)
             x = x + pos
         x = self.pos_drop(x)
-        for blk in self.blocks[self.num_stem_modules:]:
+        for blk in self.blocks[self.num_stem_modules :]:
             if self.grad_checkpointing:
                 x = checkpoint(blk, x, ids_keep, use_reentrant=False)
             else:
@@ -432,9 +436,9 @@ def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
         if k.startswith("data_preprocessor."):
             continue
         if k.startswith("backbone."):
-            k = k[len("backbone."):]
+            k = k[len("backbone.") :]
         elif k.startswith("head.fc."):
-            k = "head." + k[len("head.fc."):]
+            k = "head." + k[len("head.fc.") :]
         if k in own and v.shape != own[k].shape:
             if k == "pos_embed":
                 v = resample_abs_pos_embed(v, new_size=list(model.grid_size), num_prefix_tokens=0)
@@ -448,7 +452,9 @@ def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
 
 def _create_hivit(variant: str, pretrained: bool = False, **kwargs) -> HiViT:
     """timm's builder without weights, then the local file ``pretrained=True`` names (kit.models.weights)."""
-    return weights.build_offline(variant, pretrained, kwargs, lambda **kw: build_model_with_cfg(HiViT, variant, False, **kw))
+    return weights.build_offline(
+        variant, pretrained, kwargs, lambda **kw: build_model_with_cfg(HiViT, variant, False, **kw)
+    )
 
 
 def _cfg(**kwargs) -> dict:
@@ -469,12 +475,14 @@ def _cfg(**kwargs) -> dict:
     }
 
 
-default_cfgs = generate_default_cfgs({
-    "hivit_tiny_patch16_224": _cfg(),
-    "hivit_small_patch16_224": _cfg(),
-    "hivit_base_patch16_224": _cfg(),
-    "hivit_workshop_32": _cfg(num_classes=10, input_size=(3, 32, 32), crop_pct=1.0),
-})
+default_cfgs = generate_default_cfgs(
+    {
+        "hivit_tiny_patch16_224": _cfg(),
+        "hivit_small_patch16_224": _cfg(),
+        "hivit_base_patch16_224": _cfg(),
+        "hivit_workshop_32": _cfg(num_classes=10, input_size=(3, 32, 32), crop_pct=1.0),
+    }
+)
 
 
 # The mmpretrain classification configs: ape and rpe on, per-arch drop-path rate.
@@ -505,6 +513,7 @@ def hivit_workshop_32(pretrained: bool = False, **kwargs) -> HiViT:
     pixels: the stem then runs per pixel (1,024 inner patches per image), dominates the cost, and
     learns the digits far more slowly in the same minute.
     """
-    args = dict(img_size=32, patch_size=8, num_classes=10, embed_dim=64, depths=(1, 1, 2), num_heads=2,
-                drop_path_rate=0.05)
+    args = dict(
+        img_size=32, patch_size=8, num_classes=10, embed_dim=64, depths=(1, 1, 2), num_heads=2, drop_path_rate=0.05
+    )
     return _create_hivit("hivit_workshop_32", pretrained, **dict(args, **kwargs))

@@ -36,8 +36,15 @@ from timm.models._pretrained import PretrainedCfg
 
 from kit.errors import UserError
 
-__all__ = ["PretrainedFileError", "WeightsMismatch", "unwrap_state_dict", "read_state_dict", "load_weights",
-           "pretrained_source", "build_offline"]
+__all__ = [
+    "PretrainedFileError",
+    "WeightsMismatch",
+    "unwrap_state_dict",
+    "read_state_dict",
+    "load_weights",
+    "pretrained_source",
+    "build_offline",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,8 +74,10 @@ def _check_tensors(state_dict: Any, source: str) -> dict[str, torch.Tensor]:
         raise UserError(f"{source}: holds a {type(state_dict).__name__}, not a state dict")
     if not state_dict or any(not isinstance(v, torch.Tensor) for v in state_dict.values()):
         shown = ", ".join(repr(k) for k in list(state_dict)[:6])
-        raise UserError(f"{source}: found no state dict (top-level keys: {shown or 'none'}); expected a plain "
-                        f"state dict or one nested under {' or '.join(repr(k) for k in NESTING_KEYS)}")
+        raise UserError(
+            f"{source}: found no state dict (top-level keys: {shown or 'none'}); expected a plain "
+            f"state dict or one nested under {' or '.join(repr(k) for k in NESTING_KEYS)}"
+        )
     return dict(state_dict)
 
 
@@ -152,15 +161,23 @@ def load_weights(
     ]
     if mismatched or (strict and (missing or unexpected)):
         arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
-        parts = [f"{len(missing)} missing keys ({_few(missing)})" if missing else "",
-                 f"{len(unexpected)} unexpected keys ({_few(unexpected)})" if unexpected else "",
-                 f"{len(mismatched)} shapes differ, checkpoint vs model ({_few(mismatched, 3)})" if mismatched else ""]
-        raise WeightsMismatch(f"{source}: does not fit {arch}: " + "; ".join(p for p in parts if p)
-                        + ". Is it a checkpoint of another model or size?")
+        parts = [
+            f"{len(missing)} missing keys ({_few(missing)})" if missing else "",
+            f"{len(unexpected)} unexpected keys ({_few(unexpected)})" if unexpected else "",
+            f"{len(mismatched)} shapes differ, checkpoint vs model ({_few(mismatched, 3)})" if mismatched else "",
+        ]
+        raise WeightsMismatch(
+            f"{source}: does not fit {arch}: "
+            + "; ".join(p for p in parts if p)
+            + ". Is it a checkpoint of another model or size?"
+        )
     model.load_state_dict(state_dict, strict=False)
     if kept:
-        _logger.info("%s: kept the model's own %s (num_classes differs or the checkpoint has no head)",
-                     source, ", ".join(sorted(kept)))
+        _logger.info(
+            "%s: kept the model's own %s (num_classes differs or the checkpoint has no head)",
+            source,
+            ", ".join(sorted(kept)),
+        )
     return sorted(kept)
 
 
@@ -188,7 +205,9 @@ def pretrained_source(name: str, pretrained: bool, kwargs: Mapping, origin: str 
     )
 
 
-def build_offline(name: str, pretrained: bool, kwargs: dict, build: Callable[..., nn.Module], origin: str = "") -> nn.Module:
+def build_offline(
+    name: str, pretrained: bool, kwargs: dict, build: Callable[..., nn.Module], origin: str = ""
+) -> nn.Module:
     """``build(**kwargs)`` without weights, then the local weights ``pretrained=True`` names (see above)."""
     source = pretrained_source(name, pretrained, kwargs, origin)
     model = build(**kwargs)
