@@ -27,6 +27,7 @@ from PIL import Image
 from kit.annotations import list_file, write_classes, write_list
 from kit.atomic import atomic_dir
 from kit.errors import UserError
+from kit.runlock import hold_run_folder
 
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WNIDS = tuple(f"n{d:08d}" for d in range(10))
@@ -56,15 +57,30 @@ def to_rgb_image(pixels_8x8: np.ndarray, size: int = IMAGE_SIZE) -> Image.Image:
 
 
 def write_digits(out: str | Path, size: int = IMAGE_SIZE, force: bool = False) -> Path:
-    """Write the dataset under ``out`` (atomically: built beside it, then renamed). Returns ``out``."""
+    """Write the dataset under ``out`` (atomically: built beside it, then renamed). Returns ``out``.
+
+    A complete ``out`` is returned as it is (unless ``force``) without taking its lock, so that
+    notebooks that only need the data never collide; building it holds ``out`` (:mod:`kit.runlock`).
+    """
     from sklearn.datasets import load_digits
 
     out = Path(out)
-    if out.exists() and (out / "meta" / "val.txt").exists() and not force:
+    if _complete(out) and not force:
         return out
-    if out.exists() and any(out.iterdir()) and not (out / "meta").exists():
-        raise UserError(f"{out} exists and is not a digits dataset; choose another --out or remove it")
-    digits = load_digits()
+    with hold_run_folder(out, "python -m data_prep digits"):
+        if _complete(out) and not force:  # another process finished it since the check above
+            return out
+        if out.exists() and any(out.iterdir()) and not (out / "meta").exists():
+            raise UserError(f"{out} exists and is not a digits dataset; choose another --out or remove it")
+        _write(out, size, load_digits())
+    return out
+
+
+def _complete(out: Path) -> bool:
+    return (out / "meta" / "val.txt").exists()
+
+
+def _write(out: Path, size: int, digits) -> None:
     images, labels = digits.images, digits.target
     train_idx, val_idx = stratified_split(labels)
     with atomic_dir(out) as tmp:
@@ -78,7 +94,6 @@ def write_digits(out: str | Path, size: int = IMAGE_SIZE, force: bool = False) -
                 entries.append((f"{wnid}/{name}", int(labels[i])))
             write_list(list_file(tmp, split), entries)
         write_classes(tmp, WNIDS, dict(zip(WNIDS, NAMES)))
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

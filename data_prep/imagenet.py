@@ -59,6 +59,7 @@ from data_prep.pool import cpu_count, imap_unordered
 from kit.annotations import read_words
 from kit.atomic import atomic_dir
 from kit.errors import UserError
+from kit.runlock import hold_run_folder
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
@@ -384,18 +385,19 @@ def prepare_imagenet(
             raise UserError("checksum mismatch:\n  " + "\n  ".join(problems))
         print("md5: the archives match the official checksums")
     labels = read_val_labels(val_labels) if val_tar is not None else None  # fail early, before hours of train
-    out.mkdir(parents=True, exist_ok=True)
-    if train_tar is not None:
-        build_train(train_tar, out, workers)
-    if val_tar is not None:
-        build_val(val_tar, labels, out)
-    if (out / "train").is_dir():
-        classes = list_classes(out / "train")
-    elif labels is not None:
-        classes = sorted(set(labels.wnid_of.values()))
-    else:
-        raise UserError(f"{out}: nothing to list: no train/ and no validation archive given")
-    return write_meta(out, classes, labels.words if labels is not None and labels.words else read_words(out))
+    with hold_run_folder(out, "python -m data_prep imagenet"):
+        out.mkdir(parents=True, exist_ok=True)
+        if train_tar is not None:
+            build_train(train_tar, out, workers)
+        if val_tar is not None:
+            build_val(val_tar, labels, out)
+        if (out / "train").is_dir():
+            classes = list_classes(out / "train")
+        elif labels is not None:
+            classes = sorted(set(labels.wnid_of.values()))
+        else:
+            raise UserError(f"{out}: nothing to list: no train/ and no validation archive given")
+        return write_meta(out, classes, labels.words if labels is not None and labels.words else read_words(out))
 
 
 # ------------------------------------------------------------------------------------------ CLI

@@ -29,6 +29,7 @@ from data_prep.layout import list_classes, list_files, write_meta
 from kit.annotations import read_words
 from kit.atomic import atomic_dir
 from kit.errors import UserError
+from kit.runlock import hold_run_folder
 
 
 def read_class_list(path: Path) -> list[str]:
@@ -113,28 +114,29 @@ def make_subset(
         "classes": wnids,
         "images": {split: sum(map(len, files.values())) for split, files in picked.items()},
     }
-    recorded = out / "meta" / "subset.json"
-    if out.exists() and not force:
-        if recorded.is_file() and json.loads(recorded.read_text()) == choice:
-            print(f"subset: {out} already holds this subset; nothing to do")
-            return choice
-        raise UserError(f"{out} exists and is not this subset; choose another --out or pass --force to replace it")
-    short = [w for w in wnids if per_class is not None and len(picked["train"][w]) < per_class]
-    if short:
-        listed = ", ".join(short[:10])
-        print(f"subset: {len(short)} classes have fewer than {per_class} train images and keep all: {listed}")
+    with hold_run_folder(out, "python -m data_prep subset"):  # from the check of --out to its rename
+        recorded = out / "meta" / "subset.json"
+        if out.exists() and not force:
+            if recorded.is_file() and json.loads(recorded.read_text()) == choice:
+                print(f"subset: {out} already holds this subset; nothing to do")
+                return choice
+            raise UserError(f"{out} exists and is not this subset; choose another --out or pass --force to replace it")
+        short = [w for w in wnids if per_class is not None and len(picked["train"][w]) < per_class]
+        if short:
+            listed = ", ".join(short[:10])
+            print(f"subset: {len(short)} classes have fewer than {per_class} train images and keep all: {listed}")
 
-    place = _Placer(copy)
-    total = sum(len(names) for files in picked.values() for names in files.values())
-    with atomic_dir(out) as tmp, tqdm(total=total, unit="img", desc="subset") as bar:
-        for split, files in picked.items():
-            for wnid, names in files.items():
-                (tmp / split / wnid).mkdir(parents=True)
-                for name in names:
-                    place(src / split / wnid / name, tmp / split / wnid / name)
-                    bar.update()
-        write_meta(tmp, wnids, read_words(src))
-        (tmp / "meta" / "subset.json").write_text(json.dumps(choice, indent=1) + "\n")
+        place = _Placer(copy)
+        total = sum(len(names) for files in picked.values() for names in files.values())
+        with atomic_dir(out) as tmp, tqdm(total=total, unit="img", desc="subset") as bar:
+            for split, files in picked.items():
+                for wnid, names in files.items():
+                    (tmp / split / wnid).mkdir(parents=True)
+                    for name in names:
+                        place(src / split / wnid / name, tmp / split / wnid / name)
+                        bar.update()
+            write_meta(tmp, wnids, read_words(src))
+            (tmp / "meta" / "subset.json").write_text(json.dumps(choice, indent=1) + "\n")
     choice["placed"] = {"hard links": place.linked, "copies": place.copied}
     return choice
 

@@ -76,6 +76,7 @@ import kit
 from kit import data, device, models, recipes, seeding
 from kit.atomic import atomic_torch_save, atomic_write_text
 from kit.errors import UserError
+from kit.runlock import hold_run_folder
 from kit.runlog import RunLog
 
 CHECKPOINT_FORMAT = "vitkit-train-1"
@@ -545,8 +546,18 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
 
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
+
+    The run folder is locked for the whole call (:mod:`kit.runlock`; by rank 0, the only one that
+    writes it), before anything in it is read, written or deleted: a second run into it, started at
+    the same moment or later, fails at once instead of interleaving its logs with this one's.
     """
     cfg = recipes.resolve(config)
+    with hold_run_folder(cfg["run"]["out"], "kit train", enabled=dist_info()[0] == 0):
+        return _train(cfg, callbacks)
+
+
+def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
+    """:func:`train`'s run, in the run folder it holds."""
     run = cfg["run"]
     rank, local_rank, world = dist_info()
     main = rank == 0

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
+from kit.runlock import hold_run_folder
 
 NOTEBOOKS = (
     "00_setup_and_devices.ipynb",
@@ -107,7 +108,10 @@ def run_workshop(
     notebooks: tuple[str, ...] = NOTEBOOKS,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Execute ``notebooks`` in order into ``out`` and write ``summary.json`` / ``summary.md``."""
+    """Execute ``notebooks`` in order into ``out`` and write ``summary.json`` / ``summary.md``.
+
+    ``out`` is locked for the whole run (:mod:`kit.runlock`): a second workshop into it fails at once.
+    """
     import papermill
 
     start = time.perf_counter()
@@ -115,25 +119,24 @@ def run_workshop(
     data = Path(data or "data/digits").resolve()
     src = notebooks_dir()
     params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    timings = []
-    for name in notebooks:
-        log(f"[workshop] {name} ...")
-        t0 = time.perf_counter()
-        target = out / "notebooks" / name
-        try:
-            papermill.execute_notebook(
-                str(src / name), str(target), parameters=params, cwd=str(src), progress_bar=False, kernel_name="python3"
-            )
-        except papermill.PapermillExecutionError as e:
-            raise WorkshopFailed(
-                f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed notebook: {target})"
-            ) from None
-        timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
-        log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
-    summary = summarise(out, time.perf_counter() - start, timings)
-    save_json(out, "summary", summary)
-    atomic_write_text(out / "summary.md", summary_markdown(summary, out))
+    with hold_run_folder(out, "kit workshop"):
+        (out / "notebooks").mkdir(parents=True, exist_ok=True)
+        timings = []
+        for name in notebooks:
+            log(f"[workshop] {name} ...")
+            t0 = time.perf_counter()
+            target = out / "notebooks" / name
+            try:
+                papermill.execute_notebook(str(src / name), str(target), parameters=params, cwd=str(src),
+                                           progress_bar=False, kernel_name="python3")
+            except papermill.PapermillExecutionError as e:
+                raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                                     f"(executed notebook: {target})") from None
+            timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
+            log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
+        summary = summarise(out, time.perf_counter() - start, timings)
+        save_json(out, "summary", summary)
+        atomic_write_text(out / "summary.md", summary_markdown(summary, out))
     return summary
 
 
