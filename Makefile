@@ -14,20 +14,50 @@ VENV ?= .venv
 RUN_NAME ?= workshop
 ARGS ?=
 
+# Extra pip constraints for the kit's install, space-separated specifiers (make test-floor passes numpy<2).
+KIT_CONSTRAINTS_EXTRA ?=
+
 ifdef KIT_PYTHON
 PY := $(KIT_PYTHON)
-STAMP := .kit-setup.stamp
+# Which environment KIT_PYTHON is, as a short key (its prefix, its Python, its torch and torchvision, and the extra
+# constraints): the set-up stamp and the constraints are kept per key, so another interpreter, or the same one with
+# another torch, is set up again, and no KIT_PYTHON run shares them with another or with .venv. The second word is
+# "stale" when the kit that interpreter imports is not this clone's (never installed, or another clone since).
+KIT_ENV := $(shell '$(KIT_PYTHON)' -I -c "import sys, os, hashlib, importlib.util as u, importlib.metadata as m; \
+  v = lambda p: m.version(p) if u.find_spec(p) else '-'; k = u.find_spec('kit'); \
+  here = bool(k and k.origin) and os.path.dirname(os.path.dirname(os.path.realpath(k.origin))) == os.path.realpath(sys.argv[1]); \
+  print(hashlib.sha1(repr((os.path.realpath(sys.prefix), sys.version, v('torch'), v('torchvision'), sys.argv[2:])).encode()).hexdigest()[:12], \
+  'ok' if here else 'stale')" '$(CURDIR)' $(foreach c,$(KIT_CONSTRAINTS_EXTRA),'$(c)'))
+ifeq ($(words $(KIT_ENV)),2)
+KIT_DIR := .kit-setup/$(word 1,$(KIT_ENV))
+else
+$(error KIT_PYTHON=$(KIT_PYTHON) does not run as a Python interpreter)
+endif
+STAMP := $(KIT_DIR)/setup.stamp
+CONSTRAINTS := $(KIT_DIR)/constraints.txt
 else
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kit-setup.stamp
+CONSTRAINTS := $(VENV)/.kit-constraints.txt
 endif
-CONSTRAINTS := .kit-constraints.txt
 
-.PHONY: setup run test test-fast lab bench clean help
+# The SDAA floor (make test-floor): the test suite in an environment with what the ModelZoo images ship, built once
+# outside the clone by .ci/floor-env.sh. FLOOR_PYTHON: the Python 3.10 to build it from (default: found).
+# FLOOR_CONSTRAINTS: caps for the floor's install only (never in pyproject.toml, whose dependencies are floors).
+FLOOR_PYTHON ?=
+FLOOR_TORCH ?= 2.2.0
+FLOOR_TORCHVISION ?= 0.17.0
+FLOOR_NUMPY ?= numpy<2
+FLOOR_ENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vitkit/floor-py310-torch$(FLOOR_TORCH)
+FLOOR_CONSTRAINTS ?= $(FLOOR_NUMPY)
+
+.PHONY: setup run test test-fast test-floor lab bench clean help FORCE
 
 help:
 	@echo "make run      set up and run the whole workshop headless (results in runs/$(RUN_NAME)/)"
 	@echo "make test     set up and run every test, notebooks included"
+	@echo "make test-floor  the same tests on the SDAA floor: Python 3.10, torch $(FLOOR_TORCH), torchvision $(FLOOR_TORCHVISION), $(FLOOR_NUMPY)"
+	@echo "              (its environment is built once, in $(FLOOR_ENV))"
 	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make bench    run the benchmarks in bench/"
@@ -38,14 +68,23 @@ $(VENV)/bin/python:
 	$(PYTHON3) -m venv $(VENV)
 
 ifndef KIT_PYTHON
-$(STAMP): $(VENV)/bin/python
+$(CONSTRAINTS): $(VENV)/bin/python
+else ifeq ($(word 2,$(KIT_ENV)),stale)
+$(STAMP): FORCE
 endif
-$(STAMP): pyproject.toml
+$(CONSTRAINTS): pyproject.toml
 	@# Pin whatever torch/torchvision the interpreter already has (the SDAA case), so pip keeps them.
-	$(PY) -c "import importlib.util as u, importlib.metadata as m; print('\\n'.join(f'{p}=={m.version(p)}' for p in ('torch', 'torchvision') if u.find_spec(p)))" > $(CONSTRAINTS)
+	@mkdir -p $(@D)
+	$(PY) -c "import importlib.util as u, importlib.metadata as m; print('\\n'.join(f'{p}=={m.version(p)}' for p in ('torch', 'torchvision') if u.find_spec(p)))" > $@.tmp
+	$(if $(KIT_CONSTRAINTS_EXTRA),@printf '%s\n' $(foreach c,$(KIT_CONSTRAINTS_EXTRA),'$(c)') >> $@.tmp)
+	@mv -f $@.tmp $@
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test]"
 	@touch $@
+
+FORCE:
 
 run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
@@ -53,6 +92,13 @@ run: setup
 test: setup
 	$(PY) -m pytest -n 2 tests $(ARGS)
 	$(PY) -m pytest notebooks $(ARGS)
+
+# The SDAA floor: build (or reuse) its environment, then run the suite in it through the KIT_PYTHON route.
+test-floor:
+	@py=$$(FLOOR_PYTHON='$(FLOOR_PYTHON)' FLOOR_TORCH='$(FLOOR_TORCH)' FLOOR_TORCHVISION='$(FLOOR_TORCHVISION)' \
+	  FLOOR_NUMPY='$(FLOOR_NUMPY)' FLOOR_ENV='$(FLOOR_ENV)' .ci/floor-env.sh) && \
+	echo "$(MAKE) test KIT_PYTHON=$$py KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'" && \
+	$(MAKE) test KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'
 
 lab: setup
 	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[lab]"
@@ -62,4 +108,4 @@ bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .kit-setup.stamp $(CONSTRAINTS) *.egg-info .pytest_cache
+	rm -rf $(VENV) .kit-setup .kit-setup.stamp .kit-constraints.txt *.egg-info .pytest_cache
