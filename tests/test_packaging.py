@@ -97,10 +97,11 @@ def test_user_error_is_exit_2_without_traceback():
 
 def test_makefile_has_the_documented_targets():
     text = (ROOT / "Makefile").read_text()
-    for target in ("setup", "run", "test", "lab"):
+    for target in ("setup", "run", "test", "test-floor", "lab"):
         assert re.search(rf"^{target}:", text, re.M), target
     assert "KIT_PYTHON" in text and "python3 -m venv" in text.replace("$(PYTHON3)", "python3")
-    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make ")]
+    assert ci[:2] == ["make test", "make test-floor"], ci  # the suite, then the same suite on the SDAA floor
 
 
 def test_make_bench_runs_scripts_that_exist():
