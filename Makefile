@@ -58,6 +58,7 @@ help:
 	@echo "make test     set up and run every test, notebooks included"
 	@echo "make test-floor  the same tests on the SDAA floor: Python 3.10, torch $(FLOOR_TORCH), torchvision $(FLOOR_TORCHVISION), $(FLOOR_NUMPY)"
 	@echo "              (its environment is built once, in $(FLOOR_ENV))"
+	@echo "make test-fast  the unit tests without the slow ones (while editing)"
 	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make bench    run the benchmarks in bench/"
@@ -89,9 +90,18 @@ FORCE:
 run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
 
+# The notebooks run twice, and each run checks what the other cannot: nbval executes notebooks/ with their own
+# default parameters, as a learner's JupyterLab does, and reports per cell; tests/test_workshop.py runs them
+# through `kit workshop` (papermill, injected parameters, the make-run route) and checks what that writes
+# (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second.
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 tests $(ARGS)
 	$(PY) -m pytest notebooks $(ARGS)
+
+# Feedback while editing: the unit tests without the ones marked slow (make test and CI run those too).
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not slow" tests $(ARGS)
 
 # The SDAA floor: build (or reuse) its environment, then run the suite in it through the KIT_PYTHON route.
 test-floor:
