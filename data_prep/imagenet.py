@@ -405,15 +405,19 @@ def prepare_imagenet(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="dataset folder to build (train/, val/, meta/)")
-    parser.add_argument("--archives", default=".", help="folder with the archives under their official names (default: .)")
+    parser.add_argument(
+        "--archives", default=".", help="folder with the archives under their official names (default: .)"
+    )
     parser.add_argument("--train-tar", help=f"the train archive (default: ARCHIVES/{TRAIN_TAR})")
     parser.add_argument("--val-tar", help=f"the validation archive (default: ARCHIVES/{VAL_TAR})")
-    parser.add_argument(
-        "--val-labels", help=f"{DEVKIT} or {LOC_CSV} (default: whichever of them is in ARCHIVES)"
-    )
+    parser.add_argument("--val-labels", help=f"{DEVKIT} or {LOC_CSV} (default: whichever of them is in ARCHIVES)")
     parser.add_argument("--splits", nargs="+", choices=("train", "val"), default=["train", "val"], help="default: both")
-    parser.add_argument("--workers", type=int, default=min(8, cpu_count()),
-                        help="processes extracting train classes (default: min(8, CPUs); 1 for a spinning disk)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, cpu_count()),
+        help="processes extracting train classes (default: min(8, CPUs); 1 for a spinning disk)",
+    )
     parser.add_argument("--check-md5", action="store_true", help="first check the archives' md5 (reads them all)")
 
 

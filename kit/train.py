@@ -153,14 +153,22 @@ def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
 FUSED_OPTIMIZERS = ("adam", "adamw")
 
 
-def build_optimizer(model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None
+) -> torch.optim.Optimizer:
     """timm's optimizer. timm exempts every 1-D parameter (norms, biases) and the names the model's own
     ``no_weight_decay()`` lists (position embeddings, class token, relative-position tables) from weight
     decay; torch's fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
-    kwargs = {k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k]) for k in ("betas", "eps", "momentum") if opt_cfg.get(k) is not None}
+    kwargs = {
+        k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k])
+        for k in ("betas", "eps", "momentum")
+        if opt_cfg.get(k) is not None
+    }
     if use_fused_optimizer(opt_cfg, dev):
         kwargs["fused"] = True
-    return create_optimizer_v2(model, opt=opt_cfg["opt"], lr=lr, weight_decay=float(opt_cfg.get("weight_decay") or 0.0), **kwargs)
+    return create_optimizer_v2(
+        model, opt=opt_cfg["opt"], lr=lr, weight_decay=float(opt_cfg.get("weight_decay") or 0.0), **kwargs
+    )
 
 
 def warmup_start(sched_cfg: Mapping, lr: float) -> float:
@@ -196,7 +204,9 @@ def build_criterion(cfg: Mapping, num_classes: int):
     mix = cfg.get("mixup") or {}
     if mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax")):
         if int(cfg["batch_size"]) % 2:
-            raise UserError(f"Mixup/CutMix mixes pairs within a batch: --batch-size must be even, not {cfg['batch_size']}")
+            raise UserError(
+                f"Mixup/CutMix mixes pairs within a batch: --batch-size must be even, not {cfg['batch_size']}"
+            )
         return Mixup(**mix, label_smoothing=smoothing, num_classes=num_classes), SoftTargetCrossEntropy()
     if smoothing > 0:
         return None, LabelSmoothingCrossEntropy(smoothing)
@@ -286,7 +296,9 @@ def load_training_state(path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"nothing to resume: {path} does not exist (no checkpoint was saved yet); run without --resume") from None
+        raise UserError(
+            f"nothing to resume: {path} does not exist (no checkpoint was saved yet); run without --resume"
+        ) from None
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
         raise UserError(f"cannot load checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -294,7 +306,9 @@ def load_training_state(path: Path) -> dict:
     return ckpt
 
 
-def restore(parts: Parts, ckpt: Mapping, path: Path, cfg: Mapping, num_classes: int, dev: device.Device, main: bool) -> None:
+def restore(
+    parts: Parts, ckpt: Mapping, path: Path, cfg: Mapping, num_classes: int, dev: device.Device, main: bool
+) -> None:
     """Put a checkpoint's model, EMA, optimizer, schedule, scaler and (rank 0's) RNG states back."""
     if ckpt["model_name"] != cfg["model"]["name"] or ckpt["num_classes"] != num_classes:
         raise UserError(
@@ -375,9 +389,13 @@ def _environment(dev: device.Device, world: int) -> dict:
 
 
 def _is_oom(e: BaseException) -> bool:
-    types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    types = tuple(
+        t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t
+    )
     text = str(e).lower()
-    return isinstance(e, types) or (isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text))
+    return isinstance(e, types) or (
+        isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    )
 
 
 @contextlib.contextmanager
@@ -399,7 +417,9 @@ def friendly_errors(dev: device.Device, batch_size: int, where: str):
 # ---------------------------------------------------------------------------------------------
 
 
-def train_step(parts: Parts, images: torch.Tensor, labels: torch.Tensor, dev: device.Device) -> tuple[torch.Tensor, Optional[float], bool]:
+def train_step(
+    parts: Parts, images: torch.Tensor, labels: torch.Tensor, dev: device.Device
+) -> tuple[torch.Tensor, Optional[float], bool]:
     """Forward, backward, (clip,) optimizer step and EMA: ``(loss, grad_norm or None, stepped)``.
 
     With a grad scaler (fp16) a step whose gradients are not finite is skipped by the scaler, which
@@ -489,25 +509,34 @@ class Plan:
         return cls(steps_per_epoch, total, min(stop_at, total), reason if stop_at < total else "completed")
 
 
-def _log_start(say, cfg: Mapping, parts: Parts, plan: Plan, loaders, dev: device.Device, world: int, derived: Mapping) -> None:
+def _log_start(
+    say, cfg: Mapping, parts: Parts, plan: Plan, loaders, dev: device.Device, world: int, derived: Mapping
+) -> None:
     """The preamble of train.log: model, data, device, precision, optimizer, learning rate, schedule."""
     sched = cfg["schedule"]
-    say(f"model {cfg['model']['name']}: {derived['parameters']:,} parameters, {derived['num_classes']} classes, "
-        f"drop_path {cfg['model'].get('drop_path_rate')}")
-    say(f"data: {loaders.info['train']} ({loaders.info['train_images']} images); "
-        f"val: {loaders.info['val']} ({loaders.info['val_images']} images)")
+    say(
+        f"model {cfg['model']['name']}: {derived['parameters']:,} parameters, {derived['num_classes']} classes, "
+        f"drop_path {cfg['model'].get('drop_path_rate')}"
+    )
+    say(
+        f"data: {loaders.info['train']} ({loaders.info['train_images']} images); "
+        f"val: {loaders.info['val']} ({loaders.info['val_images']} images)"
+    )
     say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
     say(f"precision: {parts.policy.describe()}; optimizer: {derived['optimizer']}")
     say(parts.lr_rule)
     say(
-        f"schedule: cosine to {sched.get('min_lr')}, warm-up {sched.get('warmup_epochs')} epochs from {derived['warmup_lr']:.3g}, "
+        f"schedule: cosine to {sched.get('min_lr')}, "
+        f"warm-up {sched.get('warmup_epochs')} epochs from {derived['warmup_lr']:.3g}, "
         f"stepped per {'epoch' if sched.get('step_on_epochs') else 'iteration'}; "
         f"{plan.steps_per_epoch} steps/epoch x {cfg['epochs']} epochs = {plan.total_steps} steps"
         + (f", stopping after step {plan.stop_at}" if plan.stop_at < plan.total_steps else "")
     )
 
 
-def _derived(cfg: Mapping, parts: Parts, plan: Plan, loaders, num_classes: int, world: int, pos: Optional["Position"]) -> dict:
+def _derived(
+    cfg: Mapping, parts: Parts, plan: Plan, loaders, num_classes: int, world: int, pos: Optional["Position"]
+) -> dict:
     """The values the run derived from the recipe, for config.json's ``"derived"`` and the log."""
     return {
         "lr": parts.lr,
@@ -521,7 +550,8 @@ def _derived(cfg: Mapping, parts: Parts, plan: Plan, loaders, num_classes: int, 
         "num_classes": num_classes,
         "parameters": sum(p.numel() for p in parts.model.parameters()),
         "precision": parts.policy.describe(),
-        "optimizer": f"{type(parts.optimizer).__name__} ({'fused' if parts.optimizer.defaults.get('fused') else 'torch default'} kernel)",
+        "optimizer": f"{type(parts.optimizer).__name__} "
+        f"({'fused' if parts.optimizer.defaults.get('fused') else 'torch default'} kernel)",
         "data": loaders.info,
         "resumed_from": asdict(pos) if pos is not None else None,
     }
@@ -569,19 +599,30 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
 
     # -- data, the plan, the pieces, where we start from ------------------------------------------
     loaders = data.build_loaders(
-        cfg["data"], batch_size=batch_size, eval_batch_size=cfg.get("eval_batch_size"), seed=seed, rank=rank, world_size=world,
-        skip_corrupt=bool(run["skip_corrupt"]), with_val=bool(cfg.get("eval_every")), pin_memory=dev.type == "cuda",
+        cfg["data"],
+        batch_size=batch_size,
+        eval_batch_size=cfg.get("eval_batch_size"),
+        seed=seed,
+        rank=rank,
+        world_size=world,
+        skip_corrupt=bool(run["skip_corrupt"]),
+        with_val=bool(cfg.get("eval_every")),
+        pin_memory=dev.type == "cuda",
     )
     num_classes = int(cfg["model"].get("num_classes") or loaders.num_classes)
     if num_classes < loaders.num_classes:
-        raise UserError(f"the recipe's model has {num_classes} classes but {loaders.train_source} has {loaders.num_classes}")
+        raise UserError(
+            f"the recipe's model has {num_classes} classes but {loaders.train_source} has {loaders.num_classes}"
+        )
     plan = Plan.of(epochs, loaders.steps_per_epoch, run)
     parts = build_parts(cfg, dev, num_classes, plan.steps_per_epoch, world)
     pos, progress, log_offsets = Position(), Progress(step=0), None
     if ckpt is not None:
         restore(parts, ckpt, ckpt_path, cfg, num_classes, dev, main)
         pos = Position(**ckpt["position"])
-        progress = Progress(step=pos.step, best_acc1=ckpt.get("best_acc1"), skipped_files=set(ckpt.get("skipped_files", [])))
+        progress = Progress(
+            step=pos.step, best_acc1=ckpt.get("best_acc1"), skipped_files=set(ckpt.get("skipped_files", []))
+        )
         if ckpt_path.resolve().parent == out.resolve():
             log_offsets, progress.saved_step = ckpt["log_offsets"], pos.step
 
@@ -602,20 +643,31 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
     else:
         say(f"resumed from {ckpt_path} at step {pos.step} (epoch {pos.epoch}, batch {pos.batch})")
         if ckpt.get("global_batch") != batch_size * world or ckpt.get("steps_per_epoch") != plan.steps_per_epoch:
-            say(f"warning: the checkpoint was written with global batch {ckpt.get('global_batch')} and "
-                f"{ckpt.get('steps_per_epoch')} steps/epoch, this run has {batch_size * world} and {plan.steps_per_epoch}: "
-                "it will not repeat the original run")
+            say(
+                f"warning: the checkpoint was written with global batch {ckpt.get('global_batch')} and "
+                f"{ckpt.get('steps_per_epoch')} steps/epoch, this run has {batch_size * world} and "
+                f"{plan.steps_per_epoch}: "
+                "it will not repeat the original run"
+            )
     _log_start(say, cfg, parts, plan, loaders, dev, world, derived)
 
     # -- what the loop calls -----------------------------------------------------------------------
     def save_checkpoint(at: Position) -> None:
         if main:
-            state = {"format": CHECKPOINT_FORMAT, **weights_state(parts, cfg, num_classes),
-                     "optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
-                     "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
-                     "rng": seeding.rng_state(dev), "position": asdict(at), "best_acc1": progress.best_acc1,
-                     "skipped_files": sorted(progress.skipped_files), "log_offsets": log.offsets(),
-                     "global_batch": batch_size * world, "steps_per_epoch": plan.steps_per_epoch}
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                **weights_state(parts, cfg, num_classes),
+                "optimizer": parts.optimizer.state_dict(),
+                "scheduler": parts.scheduler.state_dict(),
+                "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+                "rng": seeding.rng_state(dev),
+                "position": asdict(at),
+                "best_acc1": progress.best_acc1,
+                "skipped_files": sorted(progress.skipped_files),
+                "log_offsets": log.offsets(),
+                "global_batch": batch_size * world,
+                "steps_per_epoch": plan.steps_per_epoch,
+            }
             atomic_torch_save(state, out / "last.pth")
         progress.saved_step = at.step
 
@@ -648,13 +700,23 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
                 parts.ema.update(parts.model, step=step)
             progress.last_loss = loss_value = global_mean(loss, world)
         now = time.perf_counter()
-        record = {"step": step, "epoch": epoch, "iter": i, "loss": loss_value, "lr": parts.optimizer.param_groups[0]["lr"],
-                  "images_per_s": batch_size * world / max(now - t_last, 1e-9), "time": now - t_last, "grad_norm": grad_norm}
+        record = {
+            "step": step,
+            "epoch": epoch,
+            "iter": i,
+            "loss": loss_value,
+            "lr": parts.optimizer.param_groups[0]["lr"],
+            "images_per_s": batch_size * world / max(now - t_last, 1e-9),
+            "time": now - t_last,
+            "grad_norm": grad_norm,
+        }
         if not stepped:
             record["skipped_step"] = True
         progress.images_seen += batch_size * world
         emit("step", record)
-        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{record['lr']:.2e}", img_s=f"{record['images_per_s']:.0f}", refresh=False)
+        bar.set_postfix(
+            loss=f"{loss_value:.4f}", lr=f"{record['lr']:.2e}", img_s=f"{record['images_per_s']:.0f}", refresh=False
+        )
         bar.update()
         progress.bad_in_a_row = 0 if math.isfinite(loss_value) else progress.bad_in_a_row + 1
         if progress.bad_in_a_row and (parts.scaler is None or progress.bad_in_a_row >= MAX_SKIPPED_IN_A_ROW):
@@ -670,8 +732,14 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
         return now
 
     # -- train: epochs of steps, each epoch ending in validation and a checkpoint -------------------
-    bar = tqdm(total=plan.stop_at, initial=min(progress.step, plan.stop_at), desc=cfg["name"], unit="step",
-               dynamic_ncols=True, disable=not (main and run["progress"]))
+    bar = tqdm(
+        total=plan.stop_at,
+        initial=min(progress.step, plan.stop_at),
+        desc=cfg["name"],
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (main and run["progress"]),
+    )
     t_start = time.perf_counter()
     try:
         for epoch in range(pos.epoch, epochs):
@@ -689,12 +757,26 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
                 save_checkpoint(Position(epoch, last, progress.step))
                 break
             if loaders.val is not None and ((epoch + 1) % int(cfg["eval_every"]) == 0 or epoch + 1 == epochs):
-                validate_and_keep_best(parts, loaders.val, cfg, dev, world, epoch, progress, num_classes,
-                                       out if main else None, emit, say, note_skipped)
+                validate_and_keep_best(
+                    parts,
+                    loaders.val,
+                    cfg,
+                    dev,
+                    world,
+                    epoch,
+                    progress,
+                    num_classes,
+                    out if main else None,
+                    emit,
+                    say,
+                    note_skipped,
+                )
             save_checkpoint(Position(epoch + 1, 0, progress.step))
     except data.SampleError as e:
-        raise type(e)(f"{e}. Training stopped at step {progress.step}; last checkpoint: {last_checkpoint()} "
-                      "(continue it with --resume once the cause is fixed)") from None
+        raise type(e)(
+            f"{e}. Training stopped at step {progress.step}; last checkpoint: {last_checkpoint()} "
+            "(continue it with --resume once the cause is fixed)"
+        ) from None
     finally:
         bar.close()
         train_seconds = time.perf_counter() - t_start
@@ -703,17 +785,36 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
     if progress.skipped_files and main:
         tqdm.write(f"{len(progress.skipped_files)} unreadable image(s) skipped (listed in {out / 'train.log'})")
     return TrainResult(
-        out_dir=str(out), steps=progress.step, epochs_completed=progress.step // plan.steps_per_epoch,
-        val_acc1=progress.last_eval.get("acc1"), val_acc5=progress.last_eval.get("acc5"), val_loss=progress.last_eval.get("loss"),
-        best_acc1=progress.best_acc1, train_seconds=train_seconds,
-        images_per_s=progress.images_seen / train_seconds if train_seconds > 0 else 0.0, last_loss=progress.last_loss,
+        out_dir=str(out),
+        steps=progress.step,
+        epochs_completed=progress.step // plan.steps_per_epoch,
+        val_acc1=progress.last_eval.get("acc1"),
+        val_acc5=progress.last_eval.get("acc5"),
+        val_loss=progress.last_eval.get("loss"),
+        best_acc1=progress.best_acc1,
+        train_seconds=train_seconds,
+        images_per_s=progress.images_seen / train_seconds if train_seconds > 0 else 0.0,
+        last_loss=progress.last_loss,
         stopped="completed" if progress.step >= plan.total_steps else plan.stop_reason,
-        skipped_files=sorted(progress.skipped_files), config=cfg,
+        skipped_files=sorted(progress.skipped_files),
+        config=cfg,
     )
 
 
-def validate_and_keep_best(parts: Parts, loader, cfg: Mapping, dev: device.Device, world: int, epoch: int,
-                           progress: Progress, num_classes: int, out: Optional[Path], emit, say, note_skipped) -> None:
+def validate_and_keep_best(
+    parts: Parts,
+    loader,
+    cfg: Mapping,
+    dev: device.Device,
+    world: int,
+    epoch: int,
+    progress: Progress,
+    num_classes: int,
+    out: Optional[Path],
+    emit,
+    say,
+    note_skipped,
+) -> None:
     """Validate the model (and its EMA, where the recipe asks), log it, and write best.pth when it is the best
     so far (``out`` None: not this process's job). Updates ``progress.last_eval`` and ``progress.best_acc1``."""
     step = progress.step
@@ -729,8 +830,13 @@ def validate_and_keep_best(parts: Parts, loader, cfg: Mapping, dev: device.Devic
     if progress.best_acc1 is None or metrics["acc1"] > progress.best_acc1:
         progress.best_acc1 = metrics["acc1"]
         if out is not None:
-            best = {"format": CHECKPOINT_FORMAT + "-weights", **weights_state(parts, cfg, num_classes),
-                    "epoch": epoch, "step": step, "acc1": progress.best_acc1}
+            best = {
+                "format": CHECKPOINT_FORMAT + "-weights",
+                **weights_state(parts, cfg, num_classes),
+                "epoch": epoch,
+                "step": step,
+                "acc1": progress.best_acc1,
+            }
             atomic_torch_save(best, out / "best.pth")
 
 
@@ -747,15 +853,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--data", metavar="DIR", help="dataset folder (train/, val/, optional meta/*.txt)")
     o.add_argument("--out", metavar="DIR", help="run folder (default runs/<recipe>)")
     o.add_argument("--epochs", type=int, metavar="N")
-    o.add_argument("--batch-size", type=int, metavar="N", help="per process; the global batch is this x the number of processes")
+    o.add_argument(
+        "--batch-size", type=int, metavar="N", help="per process; the global batch is this x the number of processes"
+    )
     o.add_argument("--lr", type=float, help="base learning rate, scaled by global batch / optimizer.lr_base_batch")
-    o.add_argument("--unscale-lr", action="store_true", help="use --lr (or the recipe's lr) as is, without batch scaling")
+    o.add_argument(
+        "--unscale-lr", action="store_true", help="use --lr (or the recipe's lr) as is, without batch scaling"
+    )
     o.add_argument("--device", metavar="DEV", help="auto, cpu, cuda[:N], sdaa[:N], mps (default auto)")
-    o.add_argument("--amp", nargs="?", const="auto", choices=device.AMP_CHOICES, metavar="MODE",
-                   help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)")
+    o.add_argument(
+        "--amp",
+        nargs="?",
+        const="auto",
+        choices=device.AMP_CHOICES,
+        metavar="MODE",
+        help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)",
+    )
     o.add_argument("--seed", type=int, metavar="N")
     o.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (ModelZoo alignment: 100)")
-    o.add_argument("--max-epochs", type=int, metavar="N", help="stop (and validate) after N epochs, keeping the schedule of --epochs")
+    o.add_argument(
+        "--max-epochs",
+        type=int,
+        metavar="N",
+        help="stop (and validate) after N epochs, keeping the schedule of --epochs",
+    )
     o.add_argument("--save-every", type=int, metavar="K", help="also write last.pth every K steps")
     o.add_argument("--resume", nargs="?", const=True, metavar="CKPT", help="continue from <out>/last.pth (or CKPT)")
     o.add_argument("--overwrite", action="store_const", const=True, help="start afresh in an --out that holds a run")
@@ -764,7 +885,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA on/off")
     o.add_argument("--skip-corrupt", action="store_const", const=True, help="skip and count unreadable images")
     o.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
-    o.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any recipe value, e.g. optimizer.weight_decay=0.1")
+    o.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any recipe value, e.g. optimizer.weight_decay=0.1",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
@@ -786,7 +913,11 @@ def run(args: argparse.Namespace) -> int:
         rank = dist_info()[0]
         result = train(cfg)
     if rank == 0:
-        acc = f"val acc1 {result.val_acc1:.2f} % (best {result.best_acc1:.2f} %)" if result.val_acc1 is not None else "no validation"
+        acc = (
+            f"val acc1 {result.val_acc1:.2f} % (best {result.best_acc1:.2f} %)"
+            if result.val_acc1 is not None
+            else "no validation"
+        )
         print(
             f"done ({result.stopped}): {result.steps} steps, {acc}, last loss {result.last_loss}, "
             f"{result.train_seconds:.1f} s, {result.images_per_s:.1f} images/s; run folder {result.out_dir}"

@@ -69,9 +69,20 @@ def _meta_mat() -> bytes:
     """A devkit meta.mat shaped like the real one: a synsets struct array, leaves first, then a parent."""
     from scipy.io import savemat
 
-    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]
+    fields = [
+        "ILSVRC2012_ID",
+        "WNID",
+        "words",
+        "gloss",
+        "num_children",
+        "children",
+        "wordnet_height",
+        "num_train_images",
+    ]
     synsets = np.empty((len(WNIDS) + 1, 1), dtype=[(f, object) for f in fields])
-    rows = [(i, w, f"fish {w}, Piscis", "a fish", 0, np.zeros(0), 0, TRAIN_PER_CLASS) for w, i in zip(WNIDS, ILSVRC_IDS)]
+    rows = [
+        (i, w, f"fish {w}, Piscis", "a fish", 0, np.zeros(0), 0, TRAIN_PER_CLASS) for w, i in zip(WNIDS, ILSVRC_IDS)
+    ]
     rows.append((len(WNIDS) + 1, "n00001740", "entity", "that which exists", len(WNIDS), np.arange(1, 11.0), 5, 0))
     for k, row in enumerate(rows):
         synsets[k, 0] = row
@@ -158,11 +169,15 @@ def built_clean(clean, tmp_path_factory) -> Path:
 
 def _tree(root: Path) -> dict[str, str]:
     """Every file under root (relative path -> md5), temporary names included."""
-    return {p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def _lists(root: Path, split: str) -> list[tuple[str, int]]:
-    return [(line.split()[0], int(line.split()[1])) for line in (root / "meta" / f"{split}.txt").read_text().splitlines()]
+    return [
+        (line.split()[0], int(line.split()[1])) for line in (root / "meta" / f"{split}.txt").read_text().splitlines()
+    ]
 
 
 # ------------------------------------------------------------------------------------ imagenet
@@ -238,7 +253,9 @@ def test_interrupted_train_extraction_resumes(mini, built, tmp_path, monkeypatch
     monkeypatch.undo()
     extracted = []
     real = imagenet.extract_class
-    monkeypatch.setattr(imagenet, "extract_class", lambda entry, **kw: extracted.append(entry.wnid) or real(entry, **kw))
+    monkeypatch.setattr(
+        imagenet, "extract_class", lambda entry, **kw: extracted.append(entry.wnid) or real(entry, **kw)
+    )
     assert main(cmd) == 0
     assert "2 already extracted, 8 to go" in capsys.readouterr().out
     assert extracted == WNIDS[2:]  # the half-done class is redone, the finished ones are not
@@ -283,6 +300,7 @@ def test_missing_or_wrong_archives_exit_2(mini, tmp_path, capsys, case, message)
     csv = a / "labels" / imagenet.LOC_CSV
     empty, files = tmp_path / "empty", tmp_path / "files"
     empty.mkdir(), files.mkdir()
+    val_only = ["--archives", str(a), "--splits", "val"]
     args = {
         "missing": ["--archives", str(empty)],
         "no labels": ["--archives", str(empty), "--train-tar", str(train), "--val-tar", str(val)],
@@ -290,11 +308,11 @@ def test_missing_or_wrong_archives_exit_2(mini, tmp_path, capsys, case, message)
         "val is train": ["--archives", str(a), "--splits", "val", "--val-tar", str(train)],
         "not a tar": ["--archives", str(a), "--train-tar", str(csv)],
         "truncated train": ["--archives", str(a), "--train-tar", str(_truncate(train, files / "t.tar", 0.6))],
-        "truncated val": ["--archives", str(a), "--splits", "val", "--val-tar", str(_truncate(val, files / "v.tar", 0.6))],
-        "bad csv": ["--archives", str(a), "--splits", "val", "--val-labels", str(_write(files / imagenet.LOC_CSV, "id,wnid\n"))],
-        "csv short": ["--archives", str(a), "--splits", "val", "--val-labels",
+        "truncated val": [*val_only, "--val-tar", str(_truncate(val, files / "v.tar", 0.6))],
+        "bad csv": [*val_only, "--val-labels", str(_write(files / imagenet.LOC_CSV, "id,wnid\n"))],
+        "csv short": [*val_only, "--val-labels",
                       str(_write(files / "x.csv", "\n".join(csv.read_text().splitlines()[:-1]) + "\n"))],
-        "devkit not gz": ["--archives", str(a), "--splits", "val", "--val-labels", str(_write(files / "d.tar.gz", "x"))],
+        "devkit not gz": [*val_only, "--val-labels", str(_write(files / "d.tar.gz", "x"))],
         "md5": ["--archives", str(a), "--check-md5"],
     }[case]  # fmt: skip
     out = tmp_path / "out"
@@ -310,7 +328,9 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_md5_check_passes_for_matching_checksums(mini):
-    expected = {p: hashlib.md5(p.read_bytes()).hexdigest() for p in (mini.dir / imagenet.VAL_TAR, mini.dir / imagenet.DEVKIT)}
+    expected = {
+        p: hashlib.md5(p.read_bytes()).hexdigest() for p in (mini.dir / imagenet.VAL_TAR, mini.dir / imagenet.DEVKIT)
+    }
     assert imagenet.md5_mismatches(expected) == []
     expected[mini.dir / imagenet.VAL_TAR] = "0" * 32
     (problem,) = imagenet.md5_mismatches(expected)
@@ -358,7 +378,9 @@ def test_verify_finds_missing_unlisted_and_mislabelled_files(built_clean, tmp_pa
     shutil.copytree(built_clean, root)
     gone = root / "train" / WNIDS[4] / f"{WNIDS[4]}_2.JPEG"
     gone.unlink()
-    shutil.copy(root / "val" / WNIDS[5] / os.listdir(root / "val" / WNIDS[5])[0], root / "val" / WNIDS[5] / "extra.JPEG")
+    shutil.copy(
+        root / "val" / WNIDS[5] / os.listdir(root / "val" / WNIDS[5])[0], root / "val" / WNIDS[5] / "extra.JPEG"
+    )
     lines = (root / "meta" / "val.txt").read_text().splitlines()
     lines[0] = lines[0].rsplit(" ", 1)[0] + " 7"  # wrong label
     (root / "meta" / "val.txt").write_text("\n".join(lines) + "\n")

@@ -91,7 +91,9 @@ def test_run_folder_holds_what_the_issue_lists(images, tmp_path):
             seen["eval"].append(record)
 
     out = tmp_path / "run"
-    result = train(tiny_recipe(images, out, amp="auto", **{"ema.enabled": True, "ema.validate": True}), callbacks=[Recorder()])
+    result = train(
+        tiny_recipe(images, out, amp="auto", **{"ema.enabled": True, "ema.validate": True}), callbacks=[Recorder()]
+    )
 
     records = read_metrics(out / "metrics.jsonl")
     steps = [r for r in records if "split" not in r]
@@ -109,14 +111,18 @@ def test_run_folder_holds_what_the_issue_lists(images, tmp_path):
     line = next(ln for ln in log.splitlines() if ln.startswith("TCAPPDLL"))
     assert re.fullmatch(
         r"TCAPPDLL \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} - Epoch: 0 Iteration: 0  rank : 0  "
-        r"train\.loss : [\d.e-]+  train\.ips : [\d.e+-]+ imgs/s", line
+        r"train\.loss : [\d.e-]+  train\.ips : [\d.e+-]+ imgs/s",
+        line,
     )
     assert "linear scaling, as DeiT" in log and "precision: " in log
 
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"]["model"]["name"] == "vit_tiny_patch16_224"
     opt = recipes.get_recipe("workshop_hivit")["optimizer"]
-    assert config["derived"]["lr"] == pytest.approx(opt["lr"] * 8 / opt["lr_base_batch"]) and config["derived"]["world_size"] == 1
+    assert (
+        config["derived"]["lr"] == pytest.approx(opt["lr"] * 8 / opt["lr_base_batch"])
+        and config["derived"]["world_size"] == 1
+    )
     assert {"torch", "timm", "device", "world_size"} <= config["environment"].keys()
 
     last = torch.load(out / "last.pth", weights_only=True)
@@ -207,8 +213,21 @@ def test_two_processes_follow_the_single_process_curve(images, tmp_path):
     double = tmp_path / "double"
     recipe = tmp_path / "ddp.json"
     recipe.write_text(json.dumps(tiny_recipe(images, double, **changes, batch_size=4)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "kit", "train", "--recipe", str(recipe), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "kit",
+        "train",
+        "--recipe",
+        str(recipe),
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, env=subprocess_env(), cwd=tmp_path, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((double / "config.json").read_text())
@@ -226,7 +245,9 @@ def test_two_processes_follow_the_single_process_curve(images, tmp_path):
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_checkpoint(images, tmp_path):
     out = tmp_path / "run"
     cfg = tiny_recipe(images, out, mixup=None, grad_clip=None, **{"optimizer.lr": 1e36, "run.save_every": 1})
-    with pytest.raises(UserError, match=r"the loss is nan at step (\d+) .*Last good checkpoint: .*last\.pth \(step \1\)") as info:
+    with pytest.raises(
+        UserError, match=r"the loss is nan at step (\d+) .*Last good checkpoint: .*last\.pth \(step \1\)"
+    ) as info:
         train(cfg)
     bad_step = int(re.search(r"at step (\d+)", str(info.value)).group(1))
     assert bad_step >= 1
@@ -254,7 +275,9 @@ def test_resuming_another_models_checkpoint_is_a_clear_error(images, tmp_path, c
 def test_missing_data_exits_2_saying_what_to_run(tmp_path, capsys):
     from kit.cli import main
 
-    code = main(["train", "--recipe", "workshop_hivit", "--data", str(tmp_path / "digits"), "--out", str(tmp_path / "r")])
+    code = main(
+        ["train", "--recipe", "workshop_hivit", "--data", str(tmp_path / "digits"), "--out", str(tmp_path / "r")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"python -m data_prep digits --out {tmp_path / 'digits'}" in err and "Traceback" not in err
 
@@ -313,8 +336,18 @@ def test_imagenet_recipes_complete_the_100_step_alignment_run_with_their_own_aug
     """The ModelZoo alignment run (100 steps at batch 64) with the recipe's RandAugment, erasing and Mixup/CutMix;
     only the model (its workshop size) and the image size (32 px) are made small. Pillow 13 broke it at step 17."""
     small = "hivit_workshop_32" if name.startswith("hivit") else "cait_workshop_32"
-    cfg = recipes.resolve(name, {"data": str(digits_dir), "out": str(tmp_path / "run"), "max_steps": 100, "batch_size": 64,
-                                 "progress": False, "workers": 0}, [f"model.name={small}", "data.img_size=32", "eval_every=0"])
+    cfg = recipes.resolve(
+        name,
+        {
+            "data": str(digits_dir),
+            "out": str(tmp_path / "run"),
+            "max_steps": 100,
+            "batch_size": 64,
+            "progress": False,
+            "workers": 0,
+        },
+        [f"model.name={small}", "data.img_size=32", "eval_every=0"],
+    )
     assert cfg["data"]["train"]["auto_augment"] == "rand-m9-mstd0.5-inc1"
     result = train(cfg)
     assert result.steps == 100 and result.stopped == "max_steps"
@@ -336,7 +369,9 @@ def test_out_of_memory_becomes_advice():
 
 
 def test_overrides_resolve_in_order(tmp_path):
-    cfg = recipes.resolve("cait_s24_in1k", {"lr": 1e-3, "epochs": 3, "amp": None}, ["optimizer.lr=2e-3", "grad_clip=1.0"])
+    cfg = recipes.resolve(
+        "cait_s24_in1k", {"lr": 1e-3, "epochs": 3, "amp": None}, ["optimizer.lr=2e-3", "grad_clip=1.0"]
+    )
     assert cfg["optimizer"]["lr"] == 1e-3 and cfg["epochs"] == 3 and cfg["grad_clip"] == 1.0  # flags win over --set
     assert cfg["amp"] == "auto" and cfg["run"]["out"] == str(Path("runs") / "cait_s24_in1k")
     assert recipes.resolve("cait_s24_in1k", {"unscale_lr": True})["optimizer"]["lr_base_batch"] is None
@@ -413,7 +448,9 @@ def test_every_recipe_builds_its_model_on_the_meta_device(name):
     opt = build_optimizer(model, cfg["optimizer"], recipes.scaled_lr(cfg, 1)[0])
     names = {id(p): n for n, p in model.named_parameters()}
     no_decay = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
-    assert "pos_embed" in no_decay and all(n in no_decay for n in names.values() if n.endswith("relative_position_bias_table"))
+    assert "pos_embed" in no_decay and all(
+        n in no_decay for n in names.values() if n.endswith("relative_position_bias_table")
+    )
     build_scheduler(opt, cfg["schedule"], 1e-3, cfg["epochs"], 100)
     build_criterion(cfg, 10)
     build_transform(cfg["data"], True), build_transform(cfg["data"], False)
@@ -423,8 +460,11 @@ def test_every_recipe_builds_its_model_on_the_meta_device(name):
 def test_imagenet_recipes_run_end_to_end_on_small_images(name, shrink, images, tmp_path):
     """The full recipe (RandAugment, erasing, Mixup/CutMix, smoothing, EMA, clipping, its schedule) for
     3 steps; only the depth is cut and the images are 32 px, to fit a test."""
-    cfg = recipes.resolve(name, {"data": str(images), "out": str(tmp_path / "run"), "max_steps": 3, "batch_size": 8,
-                                 "progress": False}, [f"model.kwargs={shrink!r}", "data.img_size=32", "data.num_workers=0"])
+    cfg = recipes.resolve(
+        name,
+        {"data": str(images), "out": str(tmp_path / "run"), "max_steps": 3, "batch_size": 8, "progress": False},
+        [f"model.kwargs={shrink!r}", "data.img_size=32", "data.num_workers=0"],
+    )
     result = train(cfg)
     assert result.steps == 3 and all(loss is not None for _, loss in step_losses(tmp_path / "run"))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -437,13 +477,33 @@ def test_cli_flags_map_onto_the_recipe():
     from kit.train import config_from_args
 
     parser = build_parser(COMMANDS, "kit", "", "train")
-    args = parser.parse_args(["train", "--recipe", "workshop_cait", "--amp", "--resume", "--batch-size", "32", "--lr", "1e-3",
-                              "--max-steps", "100", "--save-every", "10", "--no-ema", "--set", "grad_clip=None"])
+    args = parser.parse_args(
+        [
+            "train",
+            "--recipe",
+            "workshop_cait",
+            "--amp",
+            "--resume",
+            "--batch-size",
+            "32",
+            "--lr",
+            "1e-3",
+            "--max-steps",
+            "100",
+            "--save-every",
+            "10",
+            "--no-ema",
+            "--set",
+            "grad_clip=None",
+        ]
+    )
     cfg = config_from_args(args)
     assert cfg["amp"] == "auto" and cfg["run"]["resume"] is True and cfg["batch_size"] == 32
     assert cfg["optimizer"]["lr"] == 1e-3 and cfg["run"]["max_steps"] == 100 and cfg["run"]["save_every"] == 10
     assert cfg["ema"]["enabled"] is False and cfg["grad_clip"] is None and cfg["run"]["progress"] is True
-    args = parser.parse_args(["train", "--recipe", "workshop_cait", "--amp", "bf16", "--resume", "runs/x/last.pth", "--no-progress"])
+    args = parser.parse_args(
+        ["train", "--recipe", "workshop_cait", "--amp", "bf16", "--resume", "runs/x/last.pth", "--no-progress"]
+    )
     cfg = config_from_args(args)
     assert cfg["amp"] == "bf16" and cfg["run"]["resume"] == "runs/x/last.pth" and cfg["run"]["progress"] is False
     assert cfg["ema"]["enabled"] is recipes.get_recipe("workshop_cait")["ema"]["enabled"]
