@@ -29,8 +29,8 @@ def _panel(ax, rows: list[Row], first: Optional[Row], title: str) -> None:
     if first is not None:
         i = rows.index(first)
         ax.axvline(i, color="tab:red", lw=1, ls="--")
-        ax.annotate(f"first: {display_name(first.name)}", (i, 0.95), xycoords=("data", "axes fraction"),
-                    ha="left", va="top", color="tab:red", fontsize=8, rotation=0)
+        ax.annotate(f" first: {display_name(first.name)}", (i, 0.04), xycoords=("data", "axes fraction"),
+                    ha="left", va="bottom", color="tab:red", fontsize=8, bbox={"fc": "white", "ec": "none"})
     ax.set_yscale("log")
     ax.set_ylim(bottom=FLOOR / 2)
     ax.set_title(title, fontsize=10)
@@ -51,8 +51,8 @@ def plot_errors(report: Report, path: str | Path | None = None):
     ax_b.set_xlabel("entry (execution order)")
     ax_f.legend(loc="lower right", fontsize=8)
     verdict = "aligned" if report.aligned else "DIVERGENT"
-    fig.suptitle(f"{report.reference.index['model']}: {report.candidate.describe()} vs reference "
-                 f"{report.reference.describe()} ({verdict})", fontsize=10)
+    fig.suptitle(f"candidate {report.candidate.describe()}\nvs reference {report.reference.describe()}: {verdict}",
+                 fontsize=10)
     if path is not None:
         from kit.atomic import atomic_path
 
