@@ -133,6 +133,17 @@ def test_nan_in_one_module_is_the_first_nonfinite(capsys, data, work, reference)
     assert "first NaN/Inf: blocks.3.mlp.fc2" in capsys.readouterr().out
 
 
+def test_a_healthy_bf16_autocast_step_is_within_the_bf16_tolerance(capsys, data, work, reference):
+    cand = dump(data, work / "bf16", HIVIT, "--checkpoint", str(work / "ref.pth"), "--amp", "bf16")
+    index = json.loads((cand / INDEX).read_text())
+    assert index["amp"]["enabled"] and index["amp"]["dtype"] == "bf16"  # forced on a CPU without native bf16 too
+    code, result = compare_json(capsys, reference, cand)
+    assert code == 0, [m for m in result["modules"] if not m["within"]][:3]
+    assert {m["precision"] for m in result["modules"]} == {"bf16"}
+    assert any("AMP policy" in line for line in result["config_differences"])
+    assert max(m["max_rel"] for m in result["modules"] if m["kind"] == "forward") > 1e-4  # it did run in bf16
+
+
 def test_a_dump_of_another_model_is_exit_2(capsys, data, work, reference):
     other = dump(data, work / "cait", CAIT)
     capsys.readouterr()
