@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], str]] = {
     "workshop": ("bench_workshop.py", [], "both workshop recipes: val top-1 and training seconds on this machine"),
     "train": ("bench_train.py", [], "the training loop's overhead against a bare loop, images/s and MFU per model"),
     "losscurve": ("bench_losscurve.py", [], "kit compare on a 1,000,000-line log against reading the lines"),
+    "align": ("bench_align.py", [], "kit align dump of HiViT-base at batch 8 against a plain training step"),
 }
 
 

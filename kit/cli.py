@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kit.train", "train a model from a recipe (works under torchrun for DDP)"),
     "compare": ("kit.losscurve", "compare a candidate loss curve with a reference run"),
     "anatomy": ("kit.anatomy", "print a model's parameters, FLOPs and shapes per stage"),
+    "align": ("kit.align", "find the first module where two devices' numbers diverge (dump, compare)"),
     "workshop": ("kit.workshop", "run the workshop notebooks headless with papermill"),
 }
 
