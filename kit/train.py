@@ -46,6 +46,7 @@ same global batch to float rounding (tested).
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import math
@@ -289,6 +290,19 @@ def distributed(device_spec: str = "auto"):
         yield
     finally:
         dist.destroy_process_group()
+        _REDUCED.clear()
+
+
+#: The last tensors handed to a collective, kept alive until the process group is destroyed. Before torch 2.8
+#: (pytorch#154976) a gloo work could drop the last reference to its tensor from a worker thread, which needs the
+#: GIL, while the main thread held the GIL inside ``destroy_process_group`` waiting for that worker: a hang at
+#: the end of a run (seen on torch 2.2, the SDAA floor). Only works still in flight are at risk: the last few.
+_REDUCED: collections.deque = collections.deque(maxlen=16)
+
+
+def _kept(tensor: torch.Tensor) -> torch.Tensor:
+    _REDUCED.append(tensor)
+    return tensor
 
 
 def load_training_state(path: Path) -> dict:
@@ -451,7 +465,7 @@ def train_step(
 def global_mean(value: torch.Tensor, world: int) -> float:
     """A scalar averaged over all processes (timm's ``reduce_tensor``), as a Python float."""
     value = value.detach().float()
-    return float((reduce_tensor(value, world) if world > 1 else value).item())
+    return float((_kept(reduce_tensor(value, world)) if world > 1 else value).item())
 
 
 @torch.no_grad()
@@ -477,7 +491,7 @@ def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dic
             ]
         )
     if world > 1:
-        dist.all_reduce(sums)
+        dist.all_reduce(_kept(sums))
     loss, top1, top5, n = sums.tolist()
     n = max(n, 1.0)
     return {"loss": loss / n, "acc1": 100.0 * top1 / n, "acc5": 100.0 * top5 / n, "images": int(n)}, skipped
