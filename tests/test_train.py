@@ -353,6 +353,17 @@ def test_imagenet_recipes_complete_the_100_step_alignment_run_with_their_own_aug
     assert result.steps == 100 and result.stopped == "max_steps"
 
 
+@pytest.mark.slow
+def test_compiled_model_trains_like_the_eager_one(images, tmp_path):
+    """``--compile`` (torch.compile's default backend) runs the same steps as eager, to float rounding; on every
+    torch the kit supports, the SDAA floor's 2.2 included."""
+    eager = train(tiny_recipe(images, tmp_path / "eager", mixup=None, **{"run.max_steps": 3}))
+    compiled = train(tiny_recipe(images, tmp_path / "compiled", mixup=None, compile=True, **{"run.max_steps": 3}))
+    assert compiled.steps == eager.steps == 3
+    for (s1, a), (s2, b) in zip(step_losses(tmp_path / "eager"), step_losses(tmp_path / "compiled")):
+        assert s1 == s2 and a == pytest.approx(b, rel=1e-3)
+
+
 def test_out_of_memory_becomes_advice():
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     from kit.device import resolve
