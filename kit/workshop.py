@@ -60,6 +60,41 @@ def save_figure(fig, out_dir: str | Path, name: str) -> Path:
     return path
 
 
+def show_figure(fig, out_dir: str | Path, name: str) -> None:
+    """Save ``fig`` (as :func:`save_figure` does) and show that very PNG in the notebook.
+
+    This is how every notebook puts a figure on screen. ``display(fig)`` and ``plt.show()`` both depend on the
+    state of matplotlib's inline backend: a plain ``matplotlib.figure.Figure`` (what the kit's plot functions
+    return) is drawn as an image only once the kernel has made its first pyplot figure -- before that it shows
+    as the text ``<Figure size ...>`` -- and ``plt.show()`` shows pyplot's own figures only. A PNG is drawn the
+    same way by JupyterLab, the classic Notebook, VS Code and papermill, whatever the backend, and what the
+    learner sees is exactly the file in the run folder. A figure pyplot manages is closed afterwards, or the
+    inline backend would show it a second time at the end of the cell. Returns nothing, so that a call ending
+    a cell adds no ``PosixPath(...)`` line under the figure.
+    """
+    display_png(save_figure(fig, out_dir, name).read_bytes())
+    close_if_pyplot(fig)
+
+
+def display_png(png: bytes) -> None:
+    """Show PNG bytes as a notebook output; nothing at all outside IPython (a script prints no object repr)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Image(data=png, format="png"))
+
+
+def close_if_pyplot(fig) -> None:
+    """Forget ``fig`` in pyplot if pyplot made it (a plain Figure is left alone: pyplot never knew it)."""
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:  # never import pyplot just to learn that it holds nothing
+        sys.modules["matplotlib.pyplot"].close(fig)
+
+
 def save_json(out_dir: str | Path, name: str, obj: Any) -> Path:
     path = Path(out_dir) / f"{name}.json"
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")

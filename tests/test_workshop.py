@@ -33,14 +33,15 @@ def test_every_notebook_has_a_parameters_cell_and_a_figure_and_exercises():
             assert f"\n{param} =" in "\n" + tagged[0].source, (name, param)
         text = "\n".join(c.source for c in nb.cells)
         assert "What you will learn" in nb.cells[0].source, name
-        assert "save_figure(" in text, name
+        assert "show_figure(" in text, name  # saved and displayed (kit.workshop.show_figure)
         assert "Exercises" in nb.cells[-1].source and "Summary" in nb.cells[-1].source, name
         assert "assert " in text, f"{name} asserts none of its results"
 
 
 def test_summary_schema_from_notebook_results(tmp_path):
     workshop.save_json(tmp_path, "device", {"device": "cpu"})
-    workshop.save_json(tmp_path, "training", {"models": [{"model": "m", "recipe": "r", "val_acc1": 97.5, "train_seconds": 12.0, "run_dir": "x"}], "quick": False})
+    model = {"model": "m", "recipe": "r", "val_acc1": 97.5, "train_seconds": 12.0, "run_dir": "x"}
+    workshop.save_json(tmp_path, "training", {"models": [model], "quick": False})
     workshop.save_json(tmp_path, "validation", {"passed": True, "models": []})
     s = workshop.summarise(tmp_path, 3.5, [{"notebook": "00_x.ipynb", "seconds": 1.25}])
     assert s["device"] == "cpu" and s["wall_seconds"] == 3.5 and s["validation"]["passed"] is True
