@@ -23,13 +23,20 @@ STAMP := $(VENV)/.kit-setup.stamp
 endif
 CONSTRAINTS := .kit-constraints.txt
 
-.PHONY: setup run test test-fast lab bench clean help
+# make lab: JupyterLab on a working copy of the notebooks (see README, "make lab"), with the settings in
+# lab-settings/ (no news or update pop-ups). LAB_DIR sits one level below the repository, as notebooks/ does,
+# so the notebooks' relative default paths (../data/digits, ../runs/notebooks) mean the same from there.
+LAB_DIR ?= lab
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup run test test-fast test-browser lab bench clean help
 
 help:
 	@echo "make run      set up and run the whole workshop headless (results in runs/$(RUN_NAME)/)"
 	@echo "make test     set up and run every test, notebooks included"
 	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
-	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make lab      open JupyterLab on your working copy of the notebooks ($(LAB_DIR)/)"
+	@echo "make test-browser  run the notebooks in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make bench    run the benchmarks in bench/"
 
 setup: $(STAMP)
@@ -44,7 +51,7 @@ $(STAMP): pyproject.toml
 	@# Pin whatever torch/torchvision the interpreter already has (the SDAA case), so pip keeps them.
 	$(PY) -c "import importlib.util as u, importlib.metadata as m; print('\\n'.join(f'{p}=={m.version(p)}' for p in ('torch', 'torchvision') if u.find_spec(p)))" > $(CONSTRAINTS)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test]"
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab]"
 	@touch $@
 
 run: setup
@@ -55,8 +62,20 @@ test: setup
 	$(PY) -m pytest notebooks $(ARGS)
 
 lab: setup
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[lab]"
-	$(PY) -m jupyter lab notebooks/
+	@mkdir -p $(LAB_DIR)
+	@for nb in notebooks/*.ipynb; do copy="$(LAB_DIR)/$${nb##*/}"; \
+	  if [ ! -e "$$copy" ]; then cp "$$nb" "$$copy" && echo "$$copy: your copy of $$nb"; \
+	  elif [ "$$nb" -nt "$$copy" ]; then echo "$$copy: $$nb has changed since you copied it (delete $$copy for the new one)"; fi; \
+	done
+	$(PY) -m jupyter lab $(LAB_ROOT_FLAG) --LabApp.app_settings_dir="$(CURDIR)/lab-settings" $(LAB_DIR)/
+
+# The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
+$(STAMP).browser: $(STAMP)
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab,browser]"
+	@touch $@
+
+test-browser: $(STAMP).browser
+	$(PY) -m pytest -p no:xdist tests/browser $(ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py
