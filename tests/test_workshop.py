@@ -74,3 +74,48 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
     assert all(n["seconds"] > 0 for n in summary["notebooks"])
     assert len(list((out / "figures").glob("*.png"))) >= len(workshop.NOTEBOOKS)
     assert (out / "summary.md").read_text().startswith("# Workshop summary")
+
+
+def test_parameter_values_parse_as_papermill_parses_them():
+    from papermill.cli import _resolve_type
+
+    for text in ("True", "False", "None", "5", "-3", "0.5", "1e-3", "true", "abc", "[1, 2]"):
+        assert workshop.parse_parameter(text) == _resolve_type(text), text
+    assert workshop.parse_parameter("5") == 5 and workshop.parse_parameter("true") == "true"
+
+
+def test_every_notebook_parameter_can_be_set_and_an_unknown_one_is_exit_2(tmp_path, capsys):
+    from kit.cli import main
+
+    declared = workshop.declared_parameters()
+    assert "amp" in declared["03_training.ipynb"] and "imagenet_archives" in declared["01_dataset_prep.ipynb"]
+    out = tmp_path / "runs" / "w"
+    assert main(["workshop", "--out", str(out), "-p", "epochs", "2", "-p", "epoch", "5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'epoch'" in err and "Traceback" not in err, err
+    assert main(["workshop", "--out", str(out), "-p", "out_dir", "elsewhere"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything ran
+
+
+def test_parameters_reach_the_notebooks_that_declare_them_and_summary_json(tmp_path, monkeypatch):
+    """Papermill replaced by a recorder: what each notebook would receive, and what summary.json records."""
+    import papermill
+
+    received = {}
+
+    def execute(src, target, parameters, **kwargs):
+        received[Path(src).name] = parameters
+        Path(target).write_text(Path(src).read_text())
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    overrides = {"epochs": 2, "amp": "true", "imagenet_out": None}
+    summary = workshop.run_workshop(tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d",
+                                    parameters=overrides, log=lambda line: None)
+    assert list(received) == list(workshop.NOTEBOOKS)
+    assert received["03_training.ipynb"]["amp"] == "true" and "amp" not in received["00_setup_and_devices.ipynb"]
+    assert "imagenet_out" in received["01_dataset_prep.ipynb"] and "imagenet_out" not in received["03_training.ipynb"]
+    assert all(p["epochs"] == 2 and p["quick"] is True and p["device"] == "cpu" for p in received.values())
+    recorded = json.loads((tmp_path / "w" / "summary.json").read_text())["parameters"]
+    assert recorded == summary["parameters"] and recorded["epochs"] == 2 and recorded["amp"] == "true"
+    assert recorded["out_dir"] == str((tmp_path / "w").resolve())
