@@ -7,7 +7,8 @@ notebooks stay independent lessons that also run one by one in JupyterLab.
 
 What a run leaves in ``runs/NAME/``::
 
-    notebooks/00_...ipynb ...   the executed notebooks, outputs included
+    index.html                  the run report: summary, the executed notebooks as HTML, the figures (kit.report)
+    notebooks/00_...ipynb ...   the executed notebooks, outputs included (and each as .html)
     figures/*.png               every figure the notebooks drew
     device.json                 what notebook 0 found and chose
     training.json               notebook 3: per model, accuracy, time, run folder
@@ -30,6 +31,7 @@ from typing import Any, Callable, Optional
 
 from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
+from kit.report import write_report
 from kit.runlock import hold_run_folder
 
 NOTEBOOKS = (
@@ -229,6 +231,7 @@ def run_workshop(
         summary = summarise(out, time.perf_counter() - start, timings) | {"parameters": params}
         save_json(out, "summary", summary)
         atomic_write_text(out / "summary.md", summary_markdown(summary, out))
+        write_report(out, summary)
     return summary
 
 
@@ -314,5 +317,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"kit workshop: {e}")
         return 1
     print(summary_markdown(summary, Path(args.out)))
-    print(f"Results: {Path(args.out) / 'summary.md'}")
+    print(f"Results: {Path(args.out) / 'summary.md'}; the report to open in a browser: {Path(args.out) / 'index.html'}")
     return 0  # a failed loss-curve verdict is a result of the workshop, reported above, not an error

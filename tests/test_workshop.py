@@ -55,7 +55,8 @@ def test_summary_schema_from_notebook_results(tmp_path):
 def test_kit_workshop_quick_end_to_end(tmp_path):
     out, data = tmp_path / "runs" / "ci", tmp_path / "data"
     r = subprocess.run(
-        [sys.executable, "-m", "kit", "workshop", "--quick", "--device", "cpu", "--out", str(out), "--data", str(data)],
+        [sys.executable, "-m", "kit", "workshop", "--quick", "--device", "cpu", "--out", str(out), "--data", str(data),
+         "-p", "amp", "none"],
         cwd=ROOT, capture_output=True, text=True, timeout=1200,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -74,6 +75,13 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
     assert all(n["seconds"] > 0 for n in summary["notebooks"])
     assert len(list((out / "figures").glob("*.png"))) >= len(workshop.NOTEBOOKS)
     assert (out / "summary.md").read_text().startswith("# Workshop summary")
+    assert summary["parameters"]["amp"] == "none" and summary["parameters"]["quick"] is True
+    # every figure a notebook saved is also shown in it (kit.workshop.show_figure): as many images as files
+    executed = [json.loads((out / "notebooks" / name).read_text()) for name in workshop.NOTEBOOKS]
+    cells = [cell for nb in executed for cell in nb["cells"]]
+    images = sum("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
+    assert images == len(list((out / "figures").glob("*.png")))
+    assert_report_links_resolve(out)
 
 
 def test_parameter_values_parse_as_papermill_parses_them():
@@ -119,3 +127,51 @@ def test_parameters_reach_the_notebooks_that_declare_them_and_summary_json(tmp_p
     recorded = json.loads((tmp_path / "w" / "summary.json").read_text())["parameters"]
     assert recorded == summary["parameters"] and recorded["epochs"] == 2 and recorded["amp"] == "true"
     assert recorded["out_dir"] == str((tmp_path / "w").resolve())
+
+
+def assert_report_links_resolve(out: Path) -> None:
+    """index.html links only to files inside the run folder that exist, and to every executed notebook as HTML."""
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.targets = []
+
+        def handle_starttag(self, tag, attrs):
+            self.targets += [value for key, value in attrs if key in ("href", "src")]
+
+    parser = Links()
+    parser.feed((out / "index.html").read_text())
+    assert parser.targets
+    for target in parser.targets:
+        assert "://" not in target and not target.startswith("/"), target  # opens from file:// anywhere
+        assert (out / target).is_file(), target
+    pages = {f"notebooks/{Path(name).stem}.html" for name in workshop.NOTEBOOKS}
+    assert pages <= set(parser.targets)
+    assert {f"figures/{p.name}" for p in (out / "figures").glob("*.png")} <= set(parser.targets)
+    assert not list(out.rglob(".*.tmp-*")), "a half-written file was left behind"
+
+
+def test_report_links_every_notebook_page_and_figure(tmp_path, monkeypatch):
+    """index.html from a run whose notebooks are copies of the sources (papermill replaced: no kernels)."""
+    import matplotlib.figure
+    import papermill
+
+    def execute(src, target, parameters, **kwargs):
+        Path(target).write_text(Path(src).read_text())
+        fig = matplotlib.figure.Figure(figsize=(2, 1))
+        fig.add_subplot().plot([0, 1])
+        workshop.save_figure(fig, parameters["out_dir"], Path(src).stem[:2] + "_figure")
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    workshop.save_json(tmp_path / "w", "validation", {"passed": False, "models": [
+        {"model": "m<1>", "n_points": 3, "strict": {"mean_relative_error": 0.5, "passed": False},
+         "legacy": {"passed": True}}]})
+    workshop.run_workshop(tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d", log=lambda line: None)
+    out = tmp_path / "w"
+    assert_report_links_resolve(out)
+    text = (out / "index.html").read_text()
+    assert "m&lt;1&gt;" in text and "0.5000" in text and 'class="fail"' in text and 'class="pass"' in text
+    for name in workshop.NOTEBOOKS:
+        assert "<html" in (out / "notebooks" / name).with_suffix(".html").read_text()[:500].lower()
