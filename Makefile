@@ -75,7 +75,7 @@ $(STAMP).browser: $(STAMP)
 	@touch $@
 
 test-browser: $(STAMP).browser
-	$(PY) -m pytest -p no:xdist tests/browser $(ARGS)
+	$(PY) -m pytest --browser tests/browser $(ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py
