@@ -51,7 +51,14 @@ FLOOR_NUMPY ?= numpy<2
 FLOOR_ENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vitkit/floor-py310-torch$(FLOOR_TORCH)
 FLOOR_CONSTRAINTS ?= $(FLOOR_NUMPY)
 
-.PHONY: setup run test test-fast test-floor lab bench clean help FORCE
+
+# make lab: JupyterLab on a working copy of the notebooks (see README, "make lab"), with the settings in
+# lab-settings/ (no news or update pop-ups). LAB_DIR sits one level below the repository, as notebooks/ does,
+# so the notebooks' relative default paths (../data/digits, ../runs/notebooks) mean the same from there.
+LAB_DIR ?= lab
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup run test test-fast test-floor test-browser lab bench clean help FORCE
 
 help:
 	@echo "make run      set up and run the whole workshop headless (results in runs/$(RUN_NAME)/)"
@@ -60,7 +67,8 @@ help:
 	@echo "              (its environment is built once, in $(FLOOR_ENV))"
 	@echo "make test-fast  the unit tests without the slow ones (while editing)"
 	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
-	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make lab      open JupyterLab on your working copy of the notebooks ($(LAB_DIR)/)"
+	@echo "make test-browser  run the notebooks in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make bench    run the benchmarks in bench/"
 
 setup: $(STAMP)
@@ -82,7 +90,7 @@ $(CONSTRAINTS): pyproject.toml
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test]"
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab]"
 	@touch $@
 
 FORCE:
@@ -111,8 +119,20 @@ test-floor:
 	$(MAKE) test KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'
 
 lab: setup
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[lab]"
-	$(PY) -m jupyter lab notebooks/
+	@mkdir -p $(LAB_DIR)
+	@for nb in notebooks/*.ipynb; do copy="$(LAB_DIR)/$${nb##*/}"; \
+	  if [ ! -e "$$copy" ]; then cp "$$nb" "$$copy" && echo "$$copy: your copy of $$nb"; \
+	  elif [ "$$nb" -nt "$$copy" ]; then echo "$$copy: $$nb has changed since you copied it (delete $$copy for the new one)"; fi; \
+	done
+	$(PY) -m jupyter lab $(LAB_ROOT_FLAG) --LabApp.app_settings_dir="$(CURDIR)/lab-settings" $(LAB_DIR)/
+
+# The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
+$(STAMP).browser: $(STAMP)
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab,browser]"
+	@touch $@
+
+test-browser: $(STAMP).browser
+	$(PY) -m pytest --browser tests/browser $(ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py

@@ -1,12 +1,18 @@
 """A live loss plot for notebooks, fed by the trainer's ``on_step`` / ``on_eval`` callbacks.
 
 Interactive (JupyterLab): an ipywidgets box with a status line and the loss curve, redrawn every few
-steps while training runs. Headless (papermill, ``interactive=False``): one plain status line every
-``print_every`` steps and the final figure — executed notebooks stay small and readable.
+steps while training runs; its last frame is the final figure. Headless (papermill, ``interactive=False``):
+one plain status line every ``print_every`` steps and the final figure — executed notebooks stay small and
+readable. Either way the final figure is shown exactly once.
+
+Frames are shown as PNG images (:func:`kit.workshop.display_png`), not as Figure objects: a Figure is drawn
+only when matplotlib's inline backend happens to be set up, and the figures here are made without pyplot,
+so nothing is left for the inline backend to show again at the end of the cell.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 
@@ -60,12 +66,14 @@ class LiveLossPlot:
         """The loss curve (raw, and its moving average) with validation accuracy on a second axis.
 
         The moving average is :func:`kit.losscurve.moving_average` over ``len // 25`` steps (at least 2).
+        A plain Figure (no pyplot): callers show it with :func:`kit.workshop.show_figure` or :meth:`finish`.
         """
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         from kit.losscurve import moving_average
 
-        fig, ax = plt.subplots(figsize=(7, 3.2))
+        fig = Figure(figsize=(7, 3.2), layout="constrained")
+        ax = fig.add_subplot()
         ax.plot(self.steps, self.losses, color="tab:blue", alpha=0.3, lw=1, label="loss (per step)")
         if len(self.losses) >= 5:
             k = max(2, len(self.losses) // 25)
@@ -81,7 +89,6 @@ class LiveLossPlot:
             ax2.legend(loc="center right")
         ax.legend(loc="upper right")
         ax.set_title(self.title)
-        fig.tight_layout()
         return fig
 
     def _open_widgets(self) -> None:
@@ -95,20 +102,35 @@ class LiveLossPlot:
         self._out = widgets.Output()
         display(widgets.VBox([self._status, self._out]))
 
-    def _redraw(self) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
+    def _redraw(self, png: bytes | None = None) -> None:
+        from kit.workshop import display_png
 
         self._status.value = f"<code>{self.status_line()}</code>"
-        fig = self.figure()
+        if png is None:
+            buffer = io.BytesIO()
+            # as save_figure does, so the final frame (the saved file) is not a jump in size
+            self.figure().savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+            png = buffer.getvalue()
         with self._out:
             self._out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+            display_png(png)
 
-    def finish(self):
-        """Final draw and status line; returns the figure, so the notebook can save it."""
+    def finish(self, out_dir=None, name: str | None = None):
+        """Final status line and figure; returns the figure.
+
+        With ``out_dir`` and ``name`` the figure is also saved (:func:`kit.workshop.save_figure`) and shown once:
+        interactive, as the widget's last frame (the very file saved); headless, below the status line.
+        Without them nothing is shown, and the caller decides what to do with the figure.
+        """
+        from kit.workshop import display_png, save_figure
+
+        fig = self.figure()
+        png = None
+        if out_dir is not None:
+            png = save_figure(fig, out_dir, name or self.title or "loss").read_bytes()
         if self.interactive:
-            self._redraw()
+            self._redraw(png)
         print(self.status_line())
-        return self.figure()
+        if png is not None and not self.interactive:
+            display_png(png)
+        return fig

@@ -7,13 +7,17 @@ notebooks stay independent lessons that also run one by one in JupyterLab.
 
 What a run leaves in ``runs/NAME/``::
 
-    notebooks/00_...ipynb ...   the executed notebooks, outputs included
+    index.html                  the run report: summary, the executed notebooks as HTML, the figures (kit.report)
+    notebooks/00_...ipynb ...   the executed notebooks, outputs included (and each as .html)
     figures/*.png               every figure the notebooks drew
     device.json                 what notebook 0 found and chose
     training.json               notebook 3: per model, accuracy, time, run folder
     validation.json             notebook 4: the loss-curve verdicts
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
-    summary.json, summary.md    the roll-up below
+    summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
+
+``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
+``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, Callable, Optional
 
 from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
+from kit.report import write_report
 from kit.runlock import hold_run_folder
 
 NOTEBOOKS = (
@@ -58,6 +63,41 @@ def save_figure(fig, out_dir: str | Path, name: str) -> Path:
     path = Path(out_dir) / "figures" / f"{name}.png"
     atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
     return path
+
+
+def show_figure(fig, out_dir: str | Path, name: str) -> None:
+    """Save ``fig`` (as :func:`save_figure` does) and show that very PNG in the notebook.
+
+    This is how every notebook puts a figure on screen. ``display(fig)`` and ``plt.show()`` both depend on the
+    state of matplotlib's inline backend: a plain ``matplotlib.figure.Figure`` (what the kit's plot functions
+    return) is drawn as an image only once the kernel has made its first pyplot figure -- before that it shows
+    as the text ``<Figure size ...>`` -- and ``plt.show()`` shows pyplot's own figures only. A PNG is drawn the
+    same way by JupyterLab, the classic Notebook, VS Code and papermill, whatever the backend, and what the
+    learner sees is exactly the file in the run folder. A figure pyplot manages is closed afterwards, or the
+    inline backend would show it a second time at the end of the cell. Returns nothing, so that a call ending
+    a cell adds no ``PosixPath(...)`` line under the figure.
+    """
+    display_png(save_figure(fig, out_dir, name).read_bytes())
+    close_if_pyplot(fig)
+
+
+def display_png(png: bytes) -> None:
+    """Show PNG bytes as a notebook output; nothing at all outside IPython (a script prints no object repr)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Image(data=png, format="png"))
+
+
+def close_if_pyplot(fig) -> None:
+    """Forget ``fig`` in pyplot if pyplot made it (a plain Figure is left alone: pyplot never knew it)."""
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:  # never import pyplot just to learn that it holds nothing
+        sys.modules["matplotlib.pyplot"].close(fig)
 
 
 def save_json(out_dir: str | Path, name: str, obj: Any) -> Path:
@@ -96,6 +136,53 @@ def notebooks_dir() -> Path:
 
 
 # --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+#: Parameters the workshop sets from its own options; ``-p`` may not move the run folder under its feet.
+RESERVED = {"out_dir": "--out"}
+
+
+def parse_parameter(value: str):
+    """A ``-p`` value as ``papermill -p`` reads it: True, False, None, an int, a float, or else the string.
+
+    Papermill's own command line does exactly this (``papermill.cli._resolve_type``); it is used when present
+    so that ``kit workshop -p`` and ``papermill -p`` can never disagree.
+    """
+    try:
+        from papermill.cli import _resolve_type
+    except ImportError:  # a papermill without it: the same rules, spelled out
+        for literal, result in (("True", True), ("False", False), ("None", None)):
+            if value == literal:
+                return result
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        return value
+    return _resolve_type(value)
+
+
+def declared_parameters(notebooks: tuple[str, ...] = NOTEBOOKS) -> dict[str, set[str]]:
+    """``{notebook: names in its parameters cell}``, read by papermill's own inspection."""
+    from papermill.inspection import inspect_notebook
+
+    src = notebooks_dir()
+    return {name: set(inspect_notebook(src / name)) for name in notebooks}
+
+
+def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
+    """Refuse a name no notebook declares (papermill itself would only log a warning and run on)."""
+    for name in parameters:
+        if name in RESERVED:
+            raise UserError(f"-p {name}: the workshop sets {name} itself; use {RESERVED[name]} instead")
+        if not any(name in names for names in declared.values()):
+            known = ", ".join(sorted(set().union(*declared.values()) - set(RESERVED)))
+            raise UserError(f"-p {name}: no workshop notebook declares a parameter {name!r} (they declare: {known})")
+
+
+# --------------------------------------------------------------------------------------------
 # Running them
 # --------------------------------------------------------------------------------------------
 
@@ -107,10 +194,13 @@ def run_workshop(
     data: str | Path | None = None,
     notebooks: tuple[str, ...] = NOTEBOOKS,
     log: Callable[[str], None] = print,
+    parameters: dict | None = None,
 ) -> dict:
     """Execute ``notebooks`` in order into ``out`` and write ``summary.json`` / ``summary.md``.
 
-    ``out`` is locked for the whole run (:mod:`kit.runlock`): a second workshop into it fails at once.
+    ``parameters`` (``-p``) win over the values the other arguments give; each notebook receives the ones its
+    parameters cell declares, so papermill never warns about the others. ``out`` is locked for the whole run
+    (:mod:`kit.runlock`): a second workshop into it fails at once.
     """
     import papermill
 
@@ -118,7 +208,10 @@ def run_workshop(
     out = Path(out).resolve()
     data = Path(data or "data/digits").resolve()
     src = notebooks_dir()
+    declared = declared_parameters(notebooks)
+    check_parameters(parameters or {}, declared)
     params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
+    params.update(parameters or {})
     with hold_run_folder(out, "kit workshop"):
         (out / "notebooks").mkdir(parents=True, exist_ok=True)
         timings = []
@@ -127,16 +220,18 @@ def run_workshop(
             t0 = time.perf_counter()
             target = out / "notebooks" / name
             try:
-                papermill.execute_notebook(str(src / name), str(target), parameters=params, cwd=str(src),
-                                           progress_bar=False, kernel_name="python3")
+                papermill.execute_notebook(str(src / name), str(target), cwd=str(src), progress_bar=False,
+                                           parameters={k: v for k, v in params.items() if k in declared[name]},
+                                           kernel_name="python3")
             except papermill.PapermillExecutionError as e:
                 raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                                      f"(executed notebook: {target})") from None
             timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
             log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
-        summary = summarise(out, time.perf_counter() - start, timings)
+        summary = summarise(out, time.perf_counter() - start, timings) | {"parameters": params}
         save_json(out, "summary", summary)
         atomic_write_text(out / "summary.md", summary_markdown(summary, out))
+        write_report(out, summary)
     return summary
 
 
@@ -206,17 +301,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, sdaa, sdaa:N, cuda, cuda:N, mps or cpu")
     parser.add_argument("--quick", action="store_true", help="a few training steps only (for CI and a first look)")
     parser.add_argument("--data", default=None, help="where to write/read the embedded dataset (default: data/digits)")
+    parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a notebook parameter, as papermill -p does (repeatable): -p epochs 5 -p amp true")
 
 
 def run(args: argparse.Namespace) -> int:
     from kit.device import resolve
 
-    resolve(args.device)  # fail early, with the shim's message, on a device that is not there
+    parameters = {name: parse_parameter(value) for name, value in args.parameters}
+    check_parameters(parameters, declared_parameters())  # before anything runs: exit 2 naming the name
+    resolve(str(parameters.get("device", args.device)))  # fail early, with the shim's message, on a missing device
     try:
-        summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data)
+        summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data, parameters=parameters)
     except WorkshopFailed as e:
         print(f"kit workshop: {e}")
         return 1
     print(summary_markdown(summary, Path(args.out)))
-    print(f"Results: {Path(args.out) / 'summary.md'}")
+    print(f"Results: {Path(args.out) / 'summary.md'}; the report to open in a browser: {Path(args.out) / 'index.html'}")
     return 0  # a failed loss-curve verdict is a result of the workshop, reported above, not an error

@@ -30,7 +30,7 @@ def test_environment_yml_installs_the_project_and_lists_nothing_twice():
     assert python, "environment.yml must pin a python"
     # every conda entry is only the interpreter or pip: the real dependencies come from pyproject.toml
     assert set(conda) == {python[0], "pip"}, conda
-    assert pip == ["-e .[test]"], pip
+    assert pip == ["-e .[test,lab]"], pip  # what `make setup` installs: JupyterLab too
     # and that python satisfies requires-python
     floor = PYPROJECT["project"]["requires-python"].lstrip(">=")
     version = python[0].split("=")[-1]
@@ -97,11 +97,23 @@ def test_user_error_is_exit_2_without_traceback():
 
 def test_makefile_has_the_documented_targets():
     text = (ROOT / "Makefile").read_text()
-    for target in ("setup", "run", "test", "test-floor", "lab"):
+    for target in ("setup", "run", "test", "test-floor", "lab", "test-browser"):
         assert re.search(rf"^{target}:", text, re.M), target
     assert "KIT_PYTHON" in text and "python3 -m venv" in text.replace("$(PYTHON3)", "python3")
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make ")]
-    assert ci[:2] == ["make test", "make test-floor"], ci  # the suite, then the same suite on the SDAA floor
+    # the suite; the notebooks in a real browser; the same suite on the SDAA floor
+    assert ci == ["make test", "make test-browser", "make test-floor"], ci
+
+
+def test_make_setup_installs_jupyterlab_and_make_lab_installs_nothing():
+    """A workshop room may be offline when `make lab` runs: everything it needs comes with `make setup`."""
+    text = (ROOT / "Makefile").read_text()
+    setup = re.search(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    assert re.search(r"pip install .*-e \"\.\[[^]]*\blab\b", setup), setup
+    lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+    assert "pip" not in lab and "--allow-root" in text and "lab-settings" in lab, lab
+    overrides = json.loads((ROOT / "lab-settings" / "overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:notification"] == {"checkForUpdates": False, "fetchNews": "false"}
 
 
 def test_make_bench_runs_scripts_that_exist():
