@@ -72,6 +72,14 @@ RUN_DEFAULTS: dict[str, Any] = {
     "skip_corrupt": False,  # skip (and count) unreadable images instead of stopping
 }
 
+#: Every recipe's ``numerics`` section, everything off: numerics-only perturbations that make an ensemble of healthy
+#: runs for ``kit compare --reference-runs`` (kit.perturb says why and how).
+NUMERICS_OFF: dict[str, Any] = {
+    "init_perturbation": 0.0,  # initial weights x (1 + this x N(0, 1)); 1e-6 for an ensemble member
+    "grad_noise": 0.0,  # a teaching fault: every gradient x (1 + this x N(0, 1)), as a reduced-precision kernel might
+    "seed": 0,  # the perturbations' own seed (one per ensemble member); the run's "seed" is not touched
+}
+
 
 # ---------------------------------------------------------------------------------------------
 # The ImageNet recipes
@@ -157,6 +165,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
         # differs: mmpretrain's randomness.seed is None (a random seed per run); recipes are reproducible
         "seed": 0,
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 
@@ -232,6 +241,7 @@ def _cait_s24_in1k() -> dict:
         "eval_every": 1,
         "seed": 0,  # DeiT: seed + rank
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 
@@ -308,6 +318,7 @@ def _workshop(model: str, description: str) -> dict:
         "eval_every": 1,
         "seed": 0,
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 
