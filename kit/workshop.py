@@ -81,6 +81,16 @@ def reference_curve_path(recipe: str) -> Path:
     return path
 
 
+def reference_ensemble_paths(recipe: str, kind: str = "member") -> list[Path]:
+    """The shipped reference ensemble of workshop recipe ``recipe`` (see assets/reference_ensembles/README.md):
+    its numerically perturbed runs of seed 0 (``kind="member"``), or its runs with other seeds (``"seed"``)."""
+    folder = ASSETS / "reference_ensembles" / recipe
+    paths = sorted(folder.glob(f"{kind}_*.metrics.jsonl"))
+    if len(paths) < 2:
+        raise UserError(f"no shipped reference ensemble ({kind} runs) for recipe {recipe!r} in {folder}")
+    return paths
+
+
 def modelzoo_logs_dir() -> Path:
     """The real logs of the ModelZoo's CaiT and HiViT ports (byte-exact copies; see SOURCES.md there)."""
     return ASSETS / "modelzoo_logs"
