@@ -12,7 +12,9 @@ What a run leaves in ``runs/NAME/``::
     device.json                 what notebook 0 found and chose
     training.json               notebook 3: per model, accuracy, time, run folder
     validation.json             notebook 4: the loss-curve verdicts
+    debugging.json              notebook 5: the planted port bugs and each rule's verdict on them
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
+    debugging/<bug>/            notebook 5's short alignment runs
     summary.json, summary.md    the roll-up below
 """
 
@@ -34,6 +36,7 @@ NOTEBOOKS = (
     "02_model_anatomy.ipynb",
     "03_training.ipynb",
     "04_loss_curve_validation.ipynb",
+    "05_debugging_a_port.ipynb",
 )
 
 #: The environment variable that turns quick mode on for notebooks run without parameters (nbval, CI).
@@ -156,6 +159,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
     device = load_json(out, "device") or {}
     training = load_json(out, "training") or {"models": []}
     validation = load_json(out, "validation") or {"passed": False, "note": "notebook 4 wrote no validation.json"}
+    debugging = load_json(out, "debugging") or {}
     models = [
         {k: m.get(k) for k in ("model", "recipe", "val_acc1", "train_seconds")} | {"run_dir": m.get("run_dir")}
         for m in training.get("models", [])
@@ -163,6 +167,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
     return {
         "models": models,
         "validation": validation,
+        "debugging": [{k: b.get(k) for k in ("bug", "modelzoo", "strict", "noise")} for b in debugging.get("bugs", [])],
         "device": device.get("device", training.get("device", "unknown")),
         "wall_seconds": round(wall_seconds, 2),
         "quick": training.get("quick"),
@@ -193,6 +198,10 @@ def summary_markdown(summary: dict, out: Path) -> str:
             f"({'pass' if item.get('strict', {}).get('passed') else 'fail'}), ModelZoo rule "
             f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
         )
+    if summary.get("debugging"):
+        lines += ["", "Planted port bugs (notebook 5), each rule's verdict:", "",
+                  "| bug | ModelZoo | strict | noise-aware |", "|---|---|---|---|"]
+        lines += [f"| {b['bug']} | {b['modelzoo']} | {b['strict']} | {b['noise']} |" for b in summary["debugging"]]
     if summary.get("notebooks"):
         per_notebook = ", ".join(f"{n['notebook']} {n['seconds']:.0f} s" for n in summary["notebooks"])
         lines += ["", "Time per notebook: " + per_notebook]

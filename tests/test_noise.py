@@ -235,3 +235,16 @@ def test_gradient_noise_multiplies_each_gradient():
     layer(x).sum().backward()
     rel = (layer.weight.grad - clean) / clean
     assert 0 < rel.abs().max() < 1e-2
+
+
+def test_data_shuffle_false_reads_the_folders_in_order(tmp_path, make_images):
+    """The recipe switch behind notebook 5's "data not shuffled" bug; True (every recipe's default) shuffles."""
+    from kit.data import build_loaders
+
+    root = make_images(tmp_path / "images", classes=2, train_per_class=8, val_per_class=1, size=8)
+    cfg = recipes.get_recipe("workshop_hivit")["data"] | {"path": str(root), "cache_images": False, "img_size": 8}
+    assert cfg["shuffle"] is True
+    for shuffle in (True, False):
+        loaders = build_loaders(cfg | {"shuffle": shuffle}, batch_size=4, with_val=False)
+        order = loaders.train_sampler.indices()
+        assert (order == sorted(order)) is not shuffle
