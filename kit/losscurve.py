@@ -32,8 +32,8 @@ rule; ``--verdict noise`` makes it the one behind the exit code.
 The logs are read by :mod:`kit.logformats`, which says which formats exist and how each is read.
 
 Notebook API: :func:`compare_curves`, :func:`format_report`, :func:`plot_comparison` (and
-:func:`kit.logformats.read_curve` to read a log). CLI: ``kit compare REFERENCE CANDIDATE`` (exit 0
-pass, 1 fail, 2 bad input).
+:func:`kit.logformats.read_curve` to read a log). CLI: ``kit compare REFERENCE CANDIDATE
+[--reference-runs RUN ...]`` (exit 0 pass, 1 fail, 2 bad input).
 """
 
 from __future__ import annotations
