@@ -345,7 +345,8 @@ def build_loaders(
     )  # one cache serves both splits
     train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load)
     sampler = EpochSampler(
-        len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1)
+        len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1),
+        shuffle=bool(data_cfg.get("shuffle", True)),
     )
     if sampler.per_rank() < batch_size:
         raise UserError(

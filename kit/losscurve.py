@@ -21,13 +21,19 @@ figures:
   step when both logs carry steps (else by position), after the optional ``--skip`` (warm-up) and
   ``--smooth`` (moving average).
 
-When the verdicts disagree, the report says why in a plain sentence.
+When the verdicts disagree, the report says why in a plain sentence. The report also names the first
+step from which the relative difference, smoothed, stays beyond the 5 % threshold to the end of the
+curve (sustained divergence: single noisy steps do not count).
+
+Given more runs of the reference setup (``--reference-runs``), a third verdict, **noise-aware**, judges
+the candidate against the run-to-run spread of all the reference curves: :mod:`kit.noise` holds its
+rule; ``--verdict noise`` makes it the one behind the exit code.
 
 The logs are read by :mod:`kit.logformats`, which says which formats exist and how each is read.
 
 Notebook API: :func:`compare_curves`, :func:`format_report`, :func:`plot_comparison` (and
-:func:`kit.logformats.read_curve` to read a log). CLI: ``kit compare REFERENCE CANDIDATE`` (exit 0
-pass, 1 fail, 2 bad input).
+:func:`kit.logformats.read_curve` to read a log). CLI: ``kit compare REFERENCE CANDIDATE
+[--reference-runs RUN ...]`` (exit 0 pass, 1 fail, 2 bad input).
 """
 
 from __future__ import annotations
@@ -39,13 +45,16 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from kit.atomic import atomic_savefig
 from kit.errors import UserError
 from kit.logformats import READERS, Curve, read_curve
+
+if TYPE_CHECKING:
+    from kit.noise import NoiseVerdict
 
 #: The ModelZoo thresholds, used by both rules.
 MRE_THRESHOLD = 0.05
@@ -85,6 +94,15 @@ def _finite_or_none(x: float) -> Optional[float]:
     return float(x) if math.isfinite(x) else None  # JSON has no NaN
 
 
+def first_sustained(beyond: np.ndarray, min_length: int) -> Optional[int]:
+    """Index of the first point from which ``beyond`` is true to the end, if that stretch has at least
+    ``min_length`` points (a shorter one is the last steps' noise, not a divergence); else None."""
+    beyond = np.asarray(beyond, dtype=bool)
+    inside = np.flatnonzero(~beyond)
+    start = int(inside[-1]) + 1 if inside.size else 0
+    return start if beyond.size - start >= max(1, min_length) else None
+
+
 def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average of ``window`` points; the first points average what there is.
 
@@ -122,6 +140,7 @@ class Comparison:
     strict: Figures
     verdict: str = "strict"
     notes: list = field(default_factory=list)
+    noise: Optional["NoiseVerdict"] = None  # the noise-aware verdict, when there are reference runs
 
     @property
     def n_points(self) -> int:
@@ -134,7 +153,20 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        return (self.legacy if self.verdict == "legacy" else self.strict).passed
+        return {"legacy": self.legacy, "noise": self.noise}.get(self.verdict, self.strict).passed
+
+    @property
+    def divergence_window(self) -> int:
+        """Points in the moving average behind :attr:`first_divergence_step`."""
+        return self.smooth if self.smooth > 1 else DISPLAY_WINDOW
+
+    @property
+    def first_divergence_step(self) -> Optional[int]:
+        """The first step from which the smoothed relative difference stays beyond the 5 % threshold (or None)."""
+        w = self.divergence_window
+        relative = moving_average(self.candidate_losses, w) / moving_average(self.reference_losses, w) - 1
+        i = first_sustained(~(np.abs(relative) <= MRE_THRESHOLD), w)  # a NaN point is beyond
+        return None if i is None else int(self.steps[i])
 
     @property
     def same_points(self) -> bool:
@@ -190,6 +222,7 @@ class Comparison:
                 "overwritten": c.overwritten,
             }
 
+        extra = {} if self.noise is None else {"noise": self.noise.to_dict()}
         return {
             "n_points": self.n_points,
             "legacy": {**self.legacy.to_dict(), "alignment": "position"},
@@ -208,7 +241,7 @@ class Comparison:
             "notes": list(self.notes),
             "reference": curve(self.reference),
             "candidate": curve(self.candidate),
-        }
+        } | extra
 
 
 def _check_reference(values: np.ndarray, curve: Curve, positions: np.ndarray, raw: bool, what: str):
@@ -232,8 +265,52 @@ def _legacy_figures(reference: Curve, candidate: Curve) -> Figures:
     return Figures(float(np.mean((c - r) / r)), float(np.mean(c - r)), n)
 
 
+def _pair(reference: Curve, others: Sequence[tuple[Curve, str]], alignment: str) -> tuple:
+    """``(x, reference indices, [indices of each other curve])`` of the points all the curves share: by step,
+    or the first ones by position. ``others`` are ``(curve, what it is)``, for the message when one has no
+    step in common with the reference."""
+    if alignment == "position":
+        n = min(len(reference), *(len(other) for other, _ in others))
+        index = np.arange(n)
+        return (reference.steps[:n] if reference.has_steps else index), index, [index] * len(others)
+    common = reference.steps
+    for other, what in others:
+        shared = np.intersect1d(reference.steps, other.steps, assume_unique=True)
+        if not shared.size:
+            raise UserError(
+                f"{other.path}: no step in common with {reference.path} (reference steps "
+                f"{reference.steps[0]}..{reference.steps[-1]}, {what} steps {other.steps[0]}.."
+                f"{other.steps[-1]}); use --align position to pair them by order"
+            )
+        common = np.intersect1d(common, shared, assume_unique=True)
+    if not common.size:
+        raise UserError(
+            f"the reference runs and the candidate share no step with {reference.path} all at once; "
+            "use --align position to pair them by order"
+        )
+
+    def index(curve: Curve) -> np.ndarray:
+        return np.intersect1d(common, curve.steps, assume_unique=True, return_indices=True)[2]
+
+    return common, index(reference), [index(other) for other, _ in others]
+
+
+def _has_steps_or_fail(curves: Sequence[Curve], align: str) -> bool:
+    """Whether every curve has steps; with ``--align step`` one without them is an error."""
+    lacking = [c for c in curves if not c.has_steps]
+    if align == "step" and lacking:
+        raise UserError(f"{lacking[0].path}: this log has no step numbers; it can only be paired by position")
+    return not lacking
+
+
 def compare_curves(
-    reference: Curve, candidate: Curve, smooth: int = 0, skip: int = 0, align: str = "auto", verdict: str = "strict"
+    reference: Curve,
+    candidate: Curve,
+    smooth: int = 0,
+    skip: int = 0,
+    align: str = "auto",
+    verdict: str = "strict",
+    reference_runs: Sequence[Curve] = (),
 ) -> Comparison:
     """Compare ``candidate`` with ``reference`` under the ModelZoo rule and the strict rule.
 
@@ -241,33 +318,22 @@ def compare_curves(
     "position" force it. ``skip`` drops the first points of the paired curve (warm-up);
     ``smooth`` > 1 replaces both by a trailing moving average of that many points before the strict
     figures. The legacy figures ignore all three: they are what ModelZoo's loss.py computes.
-    ``verdict`` ("strict" or "legacy") picks the rule behind ``.passed``.
+    ``reference_runs``: more runs of the reference setup; with them the comparison also carries the
+    noise-aware verdict (:mod:`kit.noise`), on the points every curve shares.
+    ``verdict`` ("strict", "legacy" or "noise") picks the rule behind ``.passed``.
     """
     if align not in ("auto", "step", "position"):
         raise UserError(f"unknown alignment {align!r}; choose auto, step or position")
-    if verdict not in ("strict", "legacy"):
-        raise UserError(f"unknown verdict {verdict!r}; choose strict or legacy")
+    if verdict not in ("strict", "legacy", "noise"):
+        raise UserError(f"unknown verdict {verdict!r}; choose strict, legacy or noise")
+    if verdict == "noise" and not reference_runs:
+        raise UserError("--verdict noise needs more runs of the reference setup: --reference-runs RUN [RUN ...]")
     if smooth < 0 or skip < 0:
         raise UserError("--smooth and --skip take a number of points, 0 or more")
-    both_have_steps = reference.has_steps and candidate.has_steps
-    if align == "step" and not both_have_steps:
-        lacking = reference if not reference.has_steps else candidate
-        raise UserError(f"{lacking.path}: this log has no step numbers; it can only be paired by position")
+    both_have_steps = _has_steps_or_fail([reference, candidate], align)
     alignment = "step" if both_have_steps and align != "position" else "position"
 
-    if alignment == "step":
-        common, ri, ci = np.intersect1d(reference.steps, candidate.steps, assume_unique=True, return_indices=True)
-        if not common.size:
-            raise UserError(
-                f"{candidate.path}: no step in common with {reference.path} (reference steps "
-                f"{reference.steps[0]}..{reference.steps[-1]}, candidate steps {candidate.steps[0]}.."
-                f"{candidate.steps[-1]}); use --align position to pair them by order"
-            )
-        steps = common
-    else:
-        n = min(len(reference), len(candidate))
-        ri = ci = np.arange(n)
-        steps = reference.steps[:n] if reference.has_steps else ri
+    steps, ri, (ci,) = _pair(reference, [(candidate, "candidate")], alignment)
     n_missing, n_dropped = len(reference) - len(ri), len(candidate) - len(ci)
 
     n_skipped = min(skip, len(ri))
@@ -290,18 +356,83 @@ def compare_curves(
             f"{candidate.where(int(ci[bad[0]]))}: the candidate loss is {candidate.losses[ci[bad[0]]]} "
             f"({bad.size} non-finite point(s)); the figures are not numbers and the comparison fails"
         )
+    noise = None
+    if reference_runs:
+        noise = _judge_noise(reference, candidate, list(reference_runs), alignment, align, smooth, skip)
+        notes = list(dict.fromkeys(notes + [n for run in reference_runs for n in run.notes]))
     return Comparison(
         reference, candidate, alignment, steps, ref, cand, ref_used, cand_used,
-        n_missing, n_dropped, n_skipped, smooth, skip, legacy, strict, verdict, notes,
+        n_missing, n_dropped, n_skipped, smooth, skip, legacy, strict, verdict, notes, noise,
     )  # fmt: skip
+
+
+def _judge_noise(reference: Curve, candidate: Curve, runs: list, alignment: str, align: str, smooth: int, skip: int):
+    """The noise-aware verdict on the points REFERENCE, every run and the candidate share (after ``skip``)."""
+    from kit import noise  # scipy's statistics load only when there are reference runs
+
+    if alignment == "step" and not _has_steps_or_fail(runs, align):
+        lacking = next(run for run in runs if not run.has_steps)
+        raise UserError(
+            f"{lacking.path}: this reference run has no step numbers, but the candidate is paired with "
+            "the reference by step; use --align position to pair every curve by order"
+        )
+    others = [(candidate, "candidate")] + [(run, "reference run") for run in runs]
+    steps, ri, (ci, *run_indices) = _pair(reference, others, alignment)
+    steps, ri, ci = steps[skip:], ri[skip:], ci[skip:]
+    run_indices = [index[skip:] for index in run_indices]
+    if len(steps) < 2:
+        raise UserError(
+            f"the reference runs and the candidate share {len(steps)} point(s) after --skip {skip}; "
+            "the noise-aware verdict needs at least 2"
+        )
+    for curve, index in [(reference, ri)] + list(zip(runs, run_indices)):
+        _check_reference(curve.losses[index], curve, index, False, "the noise-aware verdict")
+        negative = np.flatnonzero(curve.losses[index] < 0)
+        if negative.size:
+            raise UserError(
+                f"{curve.where(int(index[negative[0]]))}: the reference loss is {curve.losses[index[negative[0]]]}; "
+                "the noise-aware verdict compares relative differences and needs positive losses"
+            )
+    references = np.stack([reference.losses[ri]] + [run.losses[i] for run, i in zip(runs, run_indices)])
+    return noise.judge(steps, references, candidate.losses[ci], smooth if smooth > 1 else noise.WINDOW)
 
 
 def _verdict_word(passed: bool) -> str:
     return "pass" if passed else "fail"
 
 
+def _divergence_line(c: Comparison) -> str:
+    """The two-run sustained divergence, in one line."""
+    step, smoothed = c.first_divergence_step, f"the relative difference, smoothed over {c.divergence_window} points"
+    if step is None:
+        return f"first divergence: none ({smoothed}, never stays beyond {MRE_THRESHOLD:.0%})"
+    return f"first divergence: step {step} (from there on {smoothed}, stays beyond {MRE_THRESHOLD:.0%})"
+
+
+def _noise_lines(c: Comparison) -> list[str]:
+    """The noise-aware section of the report."""
+    from kit import noise as rule
+
+    v = c.noise
+    runs = v.n_references - 1
+    loo = ", ".join(f"{x:+.2%}" for x in v.reference_offsets)
+    divergence = "none" if v.first_divergence_step is None else f"from step {v.first_divergence_step}"
+    return [
+        f"noise-aware figures ({v.n_references} reference curves: REFERENCE and {runs} --reference-runs; "
+        f"{v.n_points} points all of them share, paired by {c.alignment}; smoothing window {v.window}):",
+        f"outside the reference band: {int(v.outside.sum())} of {v.n_points} steps ({v.outside_fraction:.1%})  "
+        f"(pass if <= {rule.MAX_OUTSIDE:.0%}; band = the references' mean +/- {rule.K:g} prediction sd)",
+        f"sustained divergence: {divergence}  (pass if none: outside the band from a step to the end)",
+        f"systematic offset: {v.offset:+.2%}  (pass if within +/- {v.offset_limit:.2%}, Student's t at "
+        f"{1 - rule.ALPHA:.0%}; the references' own leave-one-out offsets: {loo})",
+        v.verdict + ("" if v.passed else ": " + "; ".join(v.reasons())),
+        "",
+    ]
+
+
 def format_report(comparison: Comparison) -> str:
-    """The text ``kit compare`` prints: the ModelZoo lines, the strict figures, the verdict."""
+    """The text ``kit compare`` prints: the ModelZoo lines, the strict figures, the noise-aware figures when
+    there are reference runs, the verdict."""
     c = comparison
     legacy, strict = c.legacy, c.strict
     # The lines ModelZoo's loss.py prints. Its source is not quoted in our references; what is known
@@ -330,18 +461,26 @@ def format_report(comparison: Comparison) -> str:
         f"mean |relative error|: {strict.mean_relative_error:.6g}  (pass if <= {MRE_THRESHOLD})",
         f"mean |absolute error|: {strict.mean_absolute_error:.6g}  (pass if <= {MAE_THRESHOLD})",
         _verdict_word(strict.passed),
+        _divergence_line(c),
         "",
     ]
+    if c.noise is not None:
+        out += _noise_lines(c)
     out += [f"note: {n}" for n in c.notes]
     if c.disagreement:
         out.append(c.disagreement)
-    rule_name = "ModelZoo rule, --verdict legacy" if c.verdict == "legacy" else "strict rule"
+    rule_name = {"legacy": "ModelZoo rule, --verdict legacy", "noise": "noise-aware rule, --verdict noise"}.get(
+        c.verdict, "strict rule"
+    )
     out.append(f"verdict: {'PASS' if c.passed else 'FAIL'} ({rule_name})")
     return "\n".join(out)
 
 
 def plot_comparison(comparison: Comparison, path=None, ax=None):
     """Both curves (raw faint, smoothed bold) over the per-point relative error, verdicts in the title.
+
+    With reference runs, the references' band is shaded under the curves and the lower panel shows the
+    candidate against the band instead of against REFERENCE alone; the first divergence step is marked.
 
     ``ax``: draw into existing axes -- one Axes (the curves only) or two (curves, relative error);
     by default a new figure with both panels is made. ``path``: also save it there (PNG, or any
@@ -362,6 +501,14 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
         fig = ax_loss.figure
     window = c.smooth if c.smooth > 1 else DISPLAY_WINDOW
     shown = f"moving average of {window}" + ("" if c.smooth > 1 else ", display only")
+    v = c.noise
+    if v is not None:
+        for run in v.references[1:]:
+            ax_loss.plot(v.steps, moving_average(run, window), color="C0", alpha=0.35, linewidth=0.8)
+        ax_loss.fill_between(
+            v.steps, v.lower, v.upper, color="C0", alpha=0.18, linewidth=0,
+            label=f"band of the {v.n_references} reference curves (smoothed over {v.window})",
+        )  # fmt: skip
     for values, name, color in ((c.reference_losses, "reference", "C0"), (c.candidate_losses, "candidate", "C1")):
         curve = c.reference if name == "reference" else c.candidate
         ax_loss.plot(c.steps, values, color=color, alpha=0.3, linewidth=0.8)
@@ -375,13 +522,29 @@ def plot_comparison(comparison: Comparison, path=None, ax=None):
     ax_loss.set_title(
         f"ModelZoo rule: {_verdict_word(c.legacy.passed).upper()} (signed MRE {c.legacy.mean_relative_error:+.4f}, "
         f"MAE {c.legacy.mean_absolute_error:+.4g})\nstrict rule: {_verdict_word(c.strict.passed).upper()} "
-        f"(mean |rel| {c.strict.mean_relative_error:.4f}, mean |abs| {c.strict.mean_absolute_error:.4g})",
+        f"(mean |rel| {c.strict.mean_relative_error:.4f}, mean |abs| {c.strict.mean_absolute_error:.4g})"
+        + ("" if v is None else f"\nnoise-aware: {_verdict_word(v.passed).upper()} ({v.outside_fraction:.0%} of "
+           f"steps outside the band, offset {v.offset:+.2%}, limit +/- {v.offset_limit:.2%})"),
         fontsize="medium",
-    )
+    )  # fmt: skip
     xlabel = "step" if c.alignment == "step" else "point (paired by position)"
+    divergence = c.first_divergence_step if v is None else v.first_divergence_step
+    if divergence is not None:
+        for axis in (ax_loss, ax_err):
+            if axis is not None:
+                axis.axvline(divergence, color="C3", linewidth=1.2, label=f"first divergence: step {divergence}")
+        ax_loss.legend(loc="best", fontsize="small")
+    if ax_err is not None and v is not None:
+        ax_err.fill_between(
+            v.steps, 100 * np.expm1(-v.half_width), 100 * np.expm1(v.half_width), color="C0", alpha=0.18,
+            linewidth=0, label="the references' band",
+        )  # fmt: skip
+        label = f"candidate vs the references' mean (both smoothed over {v.window})"
+        ax_err.plot(v.steps, 100 * (v.candidate_smoothed / v.center - 1), color="C1", linewidth=1.2, label=label)
     if ax_err is not None:
         label = "(candidate - reference) / reference"
-        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label=label)
+        alpha = 1.0 if v is None else 0.4
+        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label=label, alpha=alpha)
         for y in (MRE_THRESHOLD, -MRE_THRESHOLD):
             label = f"±{MRE_THRESHOLD:.0%}: the threshold on the mean" if y > 0 else None
             ax_err.axhline(100 * y, color="C3", linestyle="--", linewidth=1, label=label)
@@ -444,8 +607,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave out the first N paired points, e.g. warm-up (default 0)",
     )  # fmt: skip
     parser.add_argument(
-        "--verdict", choices=("strict", "legacy"), default="strict",
-        help="which rule sets the exit code (default strict; legacy = ModelZoo loss.py's signed rule)",
+        "--verdict", choices=("strict", "legacy", "noise"), default="strict",
+        help="which rule sets the exit code (default strict; legacy = ModelZoo loss.py's signed rule; "
+        "noise = the noise-aware rule, which needs --reference-runs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-runs", nargs="+", default=[], metavar="RUN",
+        help="more runs of the reference setup (same seed and data, other numerics: see kit.perturb); with "
+        "them the noise-aware verdict judges the candidate against the run-to-run spread of all the reference curves",
     )  # fmt: skip
     parser.add_argument("--plot", metavar="FILE.png", help="draw both curves and the relative error into this file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
@@ -454,7 +623,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     reference = read_curve(args.reference, args.reference_format or args.format)
     candidate = read_curve(args.candidate, args.candidate_format or args.format)
-    comparison = compare_curves(reference, candidate, args.smooth, args.skip, args.align, args.verdict)
+    runs = [read_curve(run, args.reference_format or args.format) for run in args.reference_runs]
+    comparison = compare_curves(reference, candidate, args.smooth, args.skip, args.align, args.verdict, runs)
     if args.plot:
         plot_comparison(comparison, args.plot)
     if args.json:

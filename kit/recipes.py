@@ -72,6 +72,14 @@ RUN_DEFAULTS: dict[str, Any] = {
     "skip_corrupt": False,  # skip (and count) unreadable images instead of stopping
 }
 
+#: Every recipe's ``numerics`` section, everything off: numerics-only perturbations that make an ensemble of healthy
+#: runs for ``kit compare --reference-runs`` (kit.perturb says why and how).
+NUMERICS_OFF: dict[str, Any] = {
+    "init_perturbation": 0.0,  # initial weights x (1 + this x N(0, 1)); 1e-6 for an ensemble member
+    "grad_noise": 0.0,  # a teaching fault: every gradient x (1 + this x N(0, 1)), as a reduced-precision kernel might
+    "seed": 0,  # the perturbations' own seed (one per ensemble member); the run's "seed" is not touched
+}
+
 
 # ---------------------------------------------------------------------------------------------
 # The ImageNet recipes
@@ -115,6 +123,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             # ResizeEdge 256 + CenterCrop 224 = crop_pct 224/256
             "eval": {"crop_pct": 0.875, "interpolation": "bicubic"},
             "repeated_aug": 1,  # no repeated augmentation in mmpretrain
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
         },
         "batch_size": 64,  # per device; 16 cards x 64 = 1024
         "eval_batch_size": None,  # None: same as batch_size
@@ -157,6 +166,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
         # differs: mmpretrain's randomness.seed is None (a random seed per run); recipes are reproducible
         "seed": 0,
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 
@@ -194,6 +204,7 @@ def _cait_s24_in1k() -> dict:
             "eval": {"crop_pct": 0.875, "interpolation": "bicubic"},  # eval_crop_ratio 0.875
             # RASampler with 3 repeats, used by DeiT in distributed runs only (so also here)
             "repeated_aug": 3,
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
         },
         "batch_size": 64,
         "eval_batch_size": 96,  # DeiT: int(1.5 x batch_size)
@@ -232,6 +243,7 @@ def _cait_s24_in1k() -> dict:
         "eval_every": 1,
         "seed": 0,  # DeiT: seed + rank
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 
@@ -277,6 +289,7 @@ def _workshop(model: str, description: str) -> dict:
             },
             "eval": {"crop_pct": 1.0, "interpolation": "bicubic"},
             "repeated_aug": 1,
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
         },
         "batch_size": 64,
         "eval_batch_size": 256,
@@ -308,6 +321,7 @@ def _workshop(model: str, description: str) -> dict:
         "eval_every": 1,
         "seed": 0,
         "compile": False,
+        "numerics": dict(NUMERICS_OFF),
     }
 
 

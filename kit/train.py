@@ -74,7 +74,7 @@ from timm.utils import ModelEmaV3, reduce_tensor
 from tqdm.auto import tqdm
 
 import kit
-from kit import data, device, models, recipes, seeding
+from kit import data, device, models, perturb, recipes, seeding
 from kit.atomic import atomic_torch_save, atomic_write_text
 from kit.errors import UserError
 from kit.runlock import hold_run_folder
@@ -237,6 +237,7 @@ def build_parts(cfg: Mapping, dev: device.Device, num_classes: int, steps_per_ep
     """Model (seeded, so every process starts from the same weights), optimizer, schedule, precision, loss."""
     seeding.seed_all(int(cfg["seed"]), dev)
     model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"])).to(dev.torch_device)
+    perturb.apply(model, cfg.get("numerics") or {})  # off by default; an ensemble member's tiny weight noise
     lr, lr_rule = recipes.scaled_lr(cfg, world)
     optimizer = build_optimizer(model, cfg["optimizer"], lr, dev)
     policy = dev.amp_policy(cfg.get("amp", "none"))

@@ -13,7 +13,9 @@ What a run leaves in ``runs/NAME/``::
     device.json                 what notebook 0 found and chose
     training.json               notebook 3: per model, accuracy, time, run folder
     validation.json             notebook 4: the loss-curve verdicts
+    debugging.json              notebook 5: the planted port bugs and each rule's verdict on them
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
+    debugging/<bug>/            notebook 5's short alignment runs
     summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
 
 ``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
@@ -40,6 +42,7 @@ NOTEBOOKS = (
     "02_model_anatomy.ipynb",
     "03_training.ipynb",
     "04_loss_curve_validation.ipynb",
+    "05_debugging_a_port.ipynb",
 )
 
 #: The environment variable that turns quick mode on for notebooks run without parameters (nbval, CI).
@@ -120,6 +123,16 @@ def reference_curve_path(recipe: str) -> Path:
     if not path.exists():
         raise UserError(f"no shipped reference curve for recipe {recipe!r} (looked for {path})")
     return path
+
+
+def reference_ensemble_paths(recipe: str, kind: str = "member") -> list[Path]:
+    """The shipped reference ensemble of workshop recipe ``recipe`` (see assets/reference_ensembles/README.md):
+    its numerically perturbed runs of seed 0 (``kind="member"``), or its runs with other seeds (``"seed"``)."""
+    folder = ASSETS / "reference_ensembles" / recipe
+    paths = sorted(folder.glob(f"{kind}_*.metrics.jsonl"))
+    if len(paths) < 2:
+        raise UserError(f"no shipped reference ensemble ({kind} runs) for recipe {recipe!r} in {folder}")
+    return paths
 
 
 def modelzoo_logs_dir() -> Path:
@@ -244,6 +257,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
     device = load_json(out, "device") or {}
     training = load_json(out, "training") or {"models": []}
     validation = load_json(out, "validation") or {"passed": False, "note": "notebook 4 wrote no validation.json"}
+    debugging = load_json(out, "debugging") or {}
     models = [
         {k: m.get(k) for k in ("model", "recipe", "val_acc1", "train_seconds")} | {"run_dir": m.get("run_dir")}
         for m in training.get("models", [])
@@ -251,6 +265,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
     return {
         "models": models,
         "validation": validation,
+        "debugging": [{k: b.get(k) for k in ("bug", "modelzoo", "strict", "noise")} for b in debugging.get("bugs", [])],
         "device": device.get("device", training.get("device", "unknown")),
         "wall_seconds": round(wall_seconds, 2),
         "quick": training.get("quick"),
@@ -281,6 +296,10 @@ def summary_markdown(summary: dict, out: Path) -> str:
             f"({'pass' if item.get('strict', {}).get('passed') else 'fail'}), ModelZoo rule "
             f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
         )
+    if summary.get("debugging"):
+        lines += ["", "Planted port bugs (notebook 5), each rule's verdict:", "",
+                  "| bug | ModelZoo | strict | noise-aware |", "|---|---|---|---|"]
+        lines += [f"| {b['bug']} | {b['modelzoo']} | {b['strict']} | {b['noise']} |" for b in summary["debugging"]]
     if summary.get("notebooks"):
         per_notebook = ", ".join(f"{n['notebook']} {n['seconds']:.0f} s" for n in summary["notebooks"])
         lines += ["", "Time per notebook: " + per_notebook]

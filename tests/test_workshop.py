@@ -43,12 +43,15 @@ def test_summary_schema_from_notebook_results(tmp_path):
     model = {"model": "m", "recipe": "r", "val_acc1": 97.5, "train_seconds": 12.0, "run_dir": "x"}
     workshop.save_json(tmp_path, "training", {"models": [model], "quick": False})
     workshop.save_json(tmp_path, "validation", {"passed": True, "models": []})
+    bug = {"bug": "b", "modelzoo": "pass", "strict": "fail", "noise": "fail"}
+    workshop.save_json(tmp_path, "debugging", {"steps": 80, "bugs": [bug | {"seconds": 1.0}]})
     s = workshop.summarise(tmp_path, 3.5, [{"notebook": "00_x.ipynb", "seconds": 1.25}])
+    assert s["debugging"] == [bug]
     assert s["device"] == "cpu" and s["wall_seconds"] == 3.5 and s["validation"]["passed"] is True
     assert {"model", "recipe", "val_acc1", "train_seconds"} <= set(s["models"][0])
     assert s["notebooks"] == [{"notebook": "00_x.ipynb", "seconds": 1.25}]
     text = workshop.summary_markdown(s, tmp_path)
-    assert "| m | r | 97.50 | 12.0 |" in text and "00_x.ipynb 1 s" in text
+    assert "| m | r | 97.50 | 12.0 |" in text and "00_x.ipynb 1 s" in text and "| b | pass | fail | fail |" in text
 
 
 @pytest.mark.slow
@@ -70,6 +73,7 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
         run_dir = Path(m["run_dir"])
         assert (run_dir / "metrics.jsonl").exists() and (run_dir / "train.log").exists()
     assert isinstance(summary["validation"]["passed"], bool)
+    assert summary["debugging"] and all(set(b) == {"bug", "modelzoo", "strict", "noise"} for b in summary["debugging"])
     assert sorted(p.name for p in (out / "notebooks").glob("*.ipynb")) == sorted(workshop.NOTEBOOKS)
     assert [n["notebook"] for n in summary["notebooks"]] == list(workshop.NOTEBOOKS)
     assert all(n["seconds"] > 0 for n in summary["notebooks"])
