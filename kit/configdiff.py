@@ -81,3 +81,19 @@ def config_differences(config_a: Mapping, config_b: Mapping) -> list[str]:
         if a != b and key not in IGNORED:
             lines.append(f"recipe {key}: {_show(a)} vs {_show(b)}")
     return lines
+
+
+def run_folder_config(path: Any) -> dict | None:
+    """The ``config.json`` of a kit run folder (or of the run folder holding a ``metrics.jsonl``), else None."""
+    from pathlib import Path
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    config = folder / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from kit.atomic import atomic_savefig
+from kit.configdiff import config_differences, run_folder_config
 from kit.errors import UserError
 from kit.logformats import READERS, Curve, read_curve
 
@@ -620,16 +621,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
 
 
+def _run_differences(reference: str, candidate: str) -> Optional[list[str]]:
+    """When both sides are kit runs (a run folder or its metrics.jsonl, beside a ``config.json``): the
+    configuration differences that matter (:mod:`kit.configdiff`), said before the numbers; else None."""
+    configs = [run_folder_config(path) for path in (reference, candidate)]
+    return config_differences(*configs) if all(c is not None for c in configs) else None
+
+
 def run(args: argparse.Namespace) -> int:
     reference = read_curve(args.reference, args.reference_format or args.format)
     candidate = read_curve(args.candidate, args.candidate_format or args.format)
     runs = [read_curve(run, args.reference_format or args.format) for run in args.reference_runs]
     comparison = compare_curves(reference, candidate, args.smooth, args.skip, args.align, args.verdict, runs)
+    differences = _run_differences(args.reference, args.candidate)
     if args.plot:
         plot_comparison(comparison, args.plot)
     if args.json:
-        print(json.dumps(comparison.to_dict(), indent=2))
+        result = comparison.to_dict()
+        if differences is not None:
+            result["config_differences"] = differences
+        print(json.dumps(result, indent=2))
     else:
+        if differences:
+            print("configuration differences (reference vs candidate):")
+            print("".join(f"  {line}\n" for line in differences))
         print(format_report(comparison))
         if args.plot:
             print(f"plot: {args.plot}")

@@ -173,7 +173,9 @@ def test_mmengine_text_log(tmp_path):
     assert curve.format == "mmengine"
     assert curve.steps.tolist() == [100, 200, 300]  # (epoch - 1) * n + i, as scalars.json's step
     assert curve.losses.tolist() == [7.1269, 7.0620, 7.0001]
-    path.write_text("x - Iter(train) [ 100/1000]  lr: 1e-3  loss: 2.5\nx - Iter(train) [ 200/1000]  lr: 1e-3  loss: 2.25\n")
+    path.write_text(
+        "x - Iter(train) [ 100/1000]  lr: 1e-3  loss: 2.5\nx - Iter(train) [ 200/1000]  lr: 1e-3  loss: 2.25\n"
+    )
     curve = read_curve(path)
     assert curve.steps.tolist() == [100, 200] and curve.losses.tolist() == [2.5, 2.25]
 
@@ -182,8 +184,10 @@ def test_deit_console_and_log_txt(tmp_path):
     console = tmp_path / "out.txt"
     console.write_text(
         "Start training for 2 epochs\n"
-        "Epoch: [0]  [   0/1251]  eta: 1:00:00  lr: 0.000001  loss: 6.9123 (6.9123)  time: 3.1  data: 2.0  max mem: 9000\n"
-        "Epoch: [0]  [  10/1251]  eta: 0:50:00  lr: 0.000001  loss: 6.9001 (6.9050)  time: 0.2  data: 0.0  max mem: 9000\n"
+        "Epoch: [0]  [   0/1251]  eta: 1:00:00  lr: 0.000001  loss: 6.9123 (6.9123)  "
+        "time: 3.1  data: 2.0  max mem: 9000\n"
+        "Epoch: [0]  [  10/1251]  eta: 0:50:00  lr: 0.000001  loss: 6.9001 (6.9050)  "
+        "time: 0.2  data: 0.0  max mem: 9000\n"
         "Epoch: [0] Total time: 0:04:10 (0.2000 s / it)\n"
         "Averaged stats: lr: 0.000001  loss: 6.9000 (6.9000)\n"
         "Test:  [ 0/50]  eta: 0:00:30  loss: 6.8 (6.8)  acc1: 0.1 (0.1)\n"
@@ -196,7 +200,9 @@ def test_deit_console_and_log_txt(tmp_path):
     log = tmp_path / "log.txt"
     log.write_text(
         "".join(
-            json.dumps({"train_lr": 1e-6, "train_loss": v, "test_loss": 6.0, "test_acc1": 0.1, "epoch": e, "n_parameters": 5})
+            json.dumps(
+                {"train_lr": 1e-6, "train_loss": v, "test_loss": 6.0, "test_acc1": 0.1, "epoch": e, "n_parameters": 5}
+            )
             + "\n"
             for e, v in enumerate([6.9, 6.5, 6.1])
         )
@@ -411,9 +417,39 @@ def test_python_m_kit_compare_in_a_subprocess(tmp_path):
 def test_trainer_metrics_with_iter_key_read_as_kit_metrics(tmp_path):
     """The trainer's records carry `iter` (as mmengine's do); validation records must never become points."""
     path = tmp_path / "metrics.jsonl"
-    lines = [{"step": i, "epoch": 0, "iter": i, "loss": 2.3 - 0.01 * i, "lr": 1e-3, "images_per_s": 500.0} for i in range(3)]
+    lines = [
+        {"step": i, "epoch": 0, "iter": i, "loss": 2.3 - 0.01 * i, "lr": 1e-3, "images_per_s": 500.0} for i in range(3)
+    ]
     lines.append({"split": "val", "epoch": 0, "step": 3, "loss": 9.0, "acc1": 10.0, "acc5": 50.0})
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     curve = read_curve(path)
     assert curve.format == "kit-metrics"
     assert curve.steps.tolist() == [0, 1, 2] and 9.0 not in curve.losses.tolist()
+
+
+def test_two_run_folders_list_their_configuration_differences_first(tmp_path, capsys):
+    """`kit compare RUN_A RUN_B` on two kit run folders says what differs in their set-up before the numbers."""
+
+    def run_folder(name: str, lr: float, torch_version: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        lines = [{"step": i, "epoch": 0, "iter": i, "loss": 2.0 - 0.01 * i} for i in range(20)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+        config = {
+            "recipe": {"name": "x", "optimizer": {"lr": lr}, "run": {"out": str(folder)}},
+            "derived": {"lr": lr, "global_batch": 64},
+            "environment": {"torch": torch_version, "device": {}},
+        }
+        (folder / "config.json").write_text(json.dumps(config))
+        return folder
+
+    a, b = run_folder("cuda", 1e-3, "2.4.0"), run_folder("sdaa", 2e-3, "2.2.0")
+    assert kit.cli.main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("configuration differences (reference vs candidate):")
+    assert "torch version: 2.4.0 vs 2.2.0" in out and "recipe optimizer.lr: 0.001 vs 0.002" in out
+    assert "run.out" not in out  # where a run lives never changes its numbers
+    assert kit.cli.main(["compare", str(a / "metrics.jsonl"), str(b), "--json"]) == 0
+    assert "lr: 0.001 vs 0.002" in json.loads(capsys.readouterr().out)["config_differences"]
+    assert kit.cli.main(["compare", str(a), str(a), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config_differences"] == []

@@ -58,9 +58,26 @@ def test_summary_schema_from_notebook_results(tmp_path):
 def test_kit_workshop_quick_end_to_end(tmp_path):
     out, data = tmp_path / "runs" / "ci", tmp_path / "data"
     r = subprocess.run(
-        [sys.executable, "-m", "kit", "workshop", "--quick", "--device", "cpu", "--out", str(out), "--data", str(data),
-         "-p", "amp", "none"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            "-m",
+            "kit",
+            "workshop",
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--data",
+            str(data),
+            "-p",
+            "amp",
+            "none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -122,8 +139,9 @@ def test_parameters_reach_the_notebooks_that_declare_them_and_summary_json(tmp_p
 
     monkeypatch.setattr(papermill, "execute_notebook", execute)
     overrides = {"epochs": 2, "amp": "true", "imagenet_out": None}
-    summary = workshop.run_workshop(tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d",
-                                    parameters=overrides, log=lambda line: None)
+    summary = workshop.run_workshop(
+        tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d", parameters=overrides, log=lambda line: None
+    )
     assert list(received) == list(workshop.NOTEBOOKS)
     assert received["03_training.ipynb"]["amp"] == "true" and "amp" not in received["00_setup_and_devices.ipynb"]
     assert "imagenet_out" in received["01_dataset_prep.ipynb"] and "imagenet_out" not in received["03_training.ipynb"]
@@ -169,9 +187,21 @@ def test_report_links_every_notebook_page_and_figure(tmp_path, monkeypatch):
         workshop.save_figure(fig, parameters["out_dir"], Path(src).stem[:2] + "_figure")
 
     monkeypatch.setattr(papermill, "execute_notebook", execute)
-    workshop.save_json(tmp_path / "w", "validation", {"passed": False, "models": [
-        {"model": "m<1>", "n_points": 3, "strict": {"mean_relative_error": 0.5, "passed": False},
-         "legacy": {"passed": True}}]})
+    workshop.save_json(
+        tmp_path / "w",
+        "validation",
+        {
+            "passed": False,
+            "models": [
+                {
+                    "model": "m<1>",
+                    "n_points": 3,
+                    "strict": {"mean_relative_error": 0.5, "passed": False},
+                    "legacy": {"passed": True},
+                }
+            ],
+        },
+    )
     workshop.run_workshop(tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d", log=lambda line: None)
     out = tmp_path / "w"
     assert_report_links_resolve(out)
