@@ -108,15 +108,21 @@ def training_step(model, images, labels, dev, policy, recorder: Recorder, loss_s
 
 def dump(model: str, data: str | Path, out: str | Path, *, checkpoint: Optional[str] = None, device: str = "auto",
          amp: str = "none", batch_size: int = 8, seed: int = 0, full_tensors_max: int = FULL_TENSORS_MAX,
-         img_size: Optional[int] = None, recipe: Optional[str] = None) -> dict:
-    """Run the recorded step and write the dump folder ``out``; return its index."""
+         img_size: Optional[int] = None, recipe: Optional[str] = None, model_kwargs: Optional[dict] = None,
+         data_overrides: Optional[dict] = None) -> dict:
+    """Run the recorded step and write the dump folder ``out``; return its index.
+
+    ``model_kwargs`` (passed to :func:`kit.models.create`) and ``data_overrides`` (keys of the preprocessing,
+    e.g. ``mean``/``std``) let a notebook plant a port bug on one side, as notebook 5 does.
+    """
     started = time.perf_counter()
     dev = kit_device.resolve(device)
     policy = amp_policy(dev, amp)
     split = val_split(data)
     seed_all(seed, dev)
-    net = create(model, num_classes=len(split.classes), img_size=img_size, checkpoint=checkpoint)
-    cfg = data_config(model, net.pretrained_cfg or {}, recipe, img_size)
+    kwargs = dict(model_kwargs or {})
+    net = create(model, num_classes=len(split.classes), img_size=img_size, checkpoint=checkpoint, **kwargs)
+    cfg = {**data_config(model, net.pretrained_cfg or {}, recipe, img_size), **(data_overrides or {})}
     batch = fixed_batch(data, batch_size, cfg, split)
     dropouts = disable_dropout(net)
     weights = weights_sha256(net)
@@ -129,7 +135,8 @@ def dump(model: str, data: str | Path, out: str | Path, *, checkpoint: Optional[
                              recorder, loss_scale)
     entries, tensors = recorder.finish()
     weights_file = Path(checkpoint).name if checkpoint else None
-    recipe_part = {"model": {"name": model, "num_classes": len(split.classes), "checkpoint": weights_file},
+    model_part = {"name": model, "num_classes": len(split.classes), "checkpoint": weights_file, "kwargs": kwargs}
+    recipe_part = {"model": model_part,
                    "data": cfg, "batch_size": batch_size, "seed": seed, "amp": amp, "loss": "cross_entropy"}
     derived = {"global_batch": batch_size, "precision": policy.describe(), "loss_scale": loss_scale,
                "weights_sha256": weights, **batch.digests(), "dropout_modules_zeroed": dropouts}
