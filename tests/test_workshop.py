@@ -105,12 +105,15 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
     assert_report_links_resolve(out)
 
 
-def test_parameter_values_parse_as_papermill_parses_them():
+def test_parameter_values_parse_as_papermill_parses_them(monkeypatch):
     from papermill.cli import _resolve_type
 
-    for text in ("True", "False", "None", "5", "-3", "0.5", "1e-3", "true", "abc", "[1, 2]"):
-        assert workshop.parse_parameter(text) == _resolve_type(text), text
+    texts = ("True", "False", "None", "5", "-3", "0.5", "1e-3", "true", "abc", "[1, 2]")
+    expected = [_resolve_type(text) for text in texts]
+    assert [workshop.parse_parameter(text) for text in texts] == expected
     assert workshop.parse_parameter("5") == 5 and workshop.parse_parameter("true") == "true"
+    monkeypatch.setitem(sys.modules, "papermill.cli", None)  # a papermill without _resolve_type: the spelled-out rules
+    assert [workshop.parse_parameter(text) for text in texts] == expected
 
 
 def test_every_notebook_parameter_can_be_set_and_an_unknown_one_is_exit_2(tmp_path, capsys):

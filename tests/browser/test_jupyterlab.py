@@ -28,8 +28,8 @@ SCREENSHOTS = ROOT / "runs" / "browser"  # the folder the screenshots go to (tes
 #: toolkit (nvcc on the PATH) but no GPU, as CI boxes and this project's machine do. It is torch's note about
 #: compiling CUDA extensions, which the kit never does; on a learner's laptop it does not appear. Only this one
 #: line is forgiven: anything else on stderr fails the test.
-KNOWN_STDERR = re.compile(r"^W\d{4} [\d:.]+ +\d+ torch/utils/cpp_extension\.py:\d+\] No CUDA runtime is found, "
-                          r"using CUDA_HOME='[^']*'$")
+KNOWN_STDERR = re.compile(r"^W\d{4} [\d:.]+ +\d+ (\S*/)?torch/utils/cpp_extension\.py:\d+\] No CUDA runtime is found, "
+                          r"using CUDA_HOME='[^']*'$")  # torch names its file relative to the working folder if it can
 #: What an output shows as text when the thing it should have drawn was not drawn.
 UNRENDERED = re.compile(r"^(<Figure size|<matplotlib\.figure|Output\(|[HV]Box\(|<IPython\.core\.display)")
 NOTEBOOK_TIMEOUT_S = 600
