@@ -89,6 +89,10 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
         assert 0 <= m["val_acc1"] <= 100 and m["train_seconds"] > 0
         run_dir = Path(m["run_dir"])
         assert (run_dir / "metrics.jsonl").exists() and (run_dir / "train.log").exists()
+        # no -p amp given: the recipe's precision (fp32), whatever the notebook demonstrates about --amp
+        config = json.loads((run_dir / "config.json").read_text())
+        precision = config["derived"]["precision"]
+        assert config["recipe"]["amp"] == "none" and precision.startswith("fp32"), precision
     assert isinstance(summary["validation"]["passed"], bool)
     assert summary["debugging"] and all(set(b) == {"bug", "modelzoo", "strict", "noise"} for b in summary["debugging"])
     assert sorted(p.name for p in (out / "notebooks").glob("*.ipynb")) == sorted(workshop.NOTEBOOKS)
