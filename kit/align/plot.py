@@ -15,6 +15,7 @@ from typing import Optional
 
 from kit.align.compare import FORWARD_KINDS, Report, Row
 from kit.align.render import display_name
+from kit.atomic import atomic_savefig
 
 FLOOR = 1e-12
 
@@ -54,9 +55,5 @@ def plot_errors(report: Report, path: str | Path | None = None):
     fig.suptitle(f"candidate {report.candidate.describe()}\nvs reference {report.reference.describe()}: {verdict}",
                  fontsize=10)
     if path is not None:
-        from kit.atomic import atomic_path
-
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=120)
+        atomic_savefig(fig, path, dpi=120)
     return fig
