@@ -103,6 +103,30 @@ def close_if_pyplot(fig) -> None:
         sys.modules["matplotlib.pyplot"].close(fig)
 
 
+def interact(draw: Callable[..., None], interactive: bool, **controls: tuple) -> None:
+    """Call ``draw(**values)`` under sliders in JupyterLab; once, with the default values, anywhere else.
+
+    ``controls`` maps each keyword of ``draw`` to ``(default, low, high, step)``; the kind of slider (int or
+    float) follows the default. Interactive (``interactive=True`` and ipywidgets present): ``ipywidgets.interact``
+    redraws when a slider is released. Headless (papermill, ``kit workshop``, which pass ``interactive=False``):
+    ``draw`` runs once with the defaults, so the executed notebook and its report show the same cell statically.
+    ``draw`` shows its own output (e.g. through :func:`show_figure`) and raises if a check fails.
+    """
+    defaults = {name: spec[0] for name, spec in controls.items()}
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        interactive = False
+    if not interactive:
+        draw(**defaults)
+        return
+    sliders = {}
+    for name, (default, low, high, step) in controls.items():
+        kind = widgets.IntSlider if isinstance(default, int) and not isinstance(default, bool) else widgets.FloatSlider
+        sliders[name] = kind(value=default, min=low, max=high, step=step, description=name, continuous_update=False)
+    widgets.interact(draw, **sliders)
+
+
 def save_json(out_dir: str | Path, name: str, obj: Any) -> Path:
     path = Path(out_dir) / f"{name}.json"
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")

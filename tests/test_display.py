@@ -60,3 +60,23 @@ def test_live_plot_shows_its_final_figure_once(tmp_path, monkeypatch):
     frames = [o["data"]["image/png"] for w in state.values() if w["model_name"] == "OutputModel"
               for o in w["state"].get("outputs", []) if "image/png" in o.get("data", {})]
     assert [base64.b64decode(f) for f in frames] == [(tmp_path / "out/figures/live.png").read_bytes()]
+
+
+def test_interact_draws_the_defaults_once_when_headless():
+    from kit.workshop import interact
+
+    calls = []
+    interact(lambda ratio, k: calls.append((ratio, k)), False, ratio=(0.5, 0.0, 0.9, 0.05), k=(3, 1, 9, 1))
+    assert calls == [(0.5, 3)]
+
+
+def test_interact_builds_one_slider_per_control(monkeypatch):
+    import ipywidgets
+
+    from kit.workshop import interact
+
+    seen = {}
+    monkeypatch.setattr(ipywidgets, "interact", lambda fn, **kw: seen.update(kw))
+    interact(lambda ratio, k: None, True, ratio=(0.5, 0.0, 0.9, 0.05), k=(3, 1, 9, 1))
+    assert isinstance(seen["ratio"], ipywidgets.FloatSlider) and seen["ratio"].value == 0.5
+    assert isinstance(seen["k"], ipywidgets.IntSlider) and (seen["k"].min, seen["k"].max) == (1, 9)
