@@ -49,6 +49,8 @@ def one_run(recipe: str, seed: int, threads: int, data: str, out: str, sets: lis
     cfg = recipes.resolve(recipe, overrides, sets)
     with contextlib.redirect_stdout(io.StringIO()):
         result = train(cfg)
+    evals = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+    ema = [e for e in evals if e.get("split") == "val_ema"]
     return {
         "recipe": recipe,
         "seed": seed,
@@ -56,6 +58,7 @@ def one_run(recipe: str, seed: int, threads: int, data: str, out: str, sets: lis
         "val_acc1": result.val_acc1,
         "best_acc1": result.best_acc1,
         "seconds": result.train_seconds,
+        "ema_acc1": ema[-1]["acc1"] if ema else None,  # the EMA's, when the recipe validates it too
     }
 
 
@@ -72,7 +75,8 @@ def spawn(recipe: str, seed: int, threads: int, data: str, tmp: str, sets: list[
     row = json.loads(done.stdout.strip().splitlines()[-1])
     print(
         f"  {recipe:<15} {threads} thread(s) seed {seed}: val top-1 {row['val_acc1']:6.2f} %  "
-        f"(best {row['best_acc1']:.2f} %)  {row['seconds']:5.1f} s",
+        f"(best {row['best_acc1']:.2f} %)  {row['seconds']:5.1f} s"
+        + (f"  EMA {row['ema_acc1']:.2f} %" if row.get("ema_acc1") is not None else ""),
         flush=True,
     )
     return row
