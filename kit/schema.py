@@ -139,7 +139,7 @@ DEVICE = {
     "pattern": r"^\s*(?i:auto|sdaa|cuda|mps|cpu)(:\d+)?\s*$",
     "description": "must be auto, cpu, mps, cuda, cuda:N, sdaa or sdaa:N",
 }
-AMP_MODES = ("none", "auto", "fp16", "bf16")  # = kit.device.AMP_CHOICES (kept import-free: the notebooks load this)
+AMP_MODES = ("none", "auto", "fp16", "bf16")  # = kit.device.AMP_CHOICES (which imports torch; a test keeps them equal)
 
 # ---------------------------------------------------------------------------------------------
 # The recipe
@@ -545,11 +545,11 @@ def _model_fits(cfg: Mapping) -> Optional[Problem]:
 
 
 class UnknownModel(Exception):
-    pass
+    """timm has no model of that name (nor is it a DeiT CaiT name)."""
 
 
 class CannotBuild(Exception):
-    pass
+    """timm refused to build the model with the recipe's arguments (the message says why)."""
 
 
 @functools.lru_cache(maxsize=64)

@@ -176,6 +176,9 @@ def test_the_schemas_are_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(schema.RECIPE_SCHEMA)
     jsonschema.Draft202012Validator.check_schema(schema.notebook_parameters_schema())
     json.dumps(schema.RECIPE_SCHEMA)  # plain data
+    from kit.device import AMP_CHOICES
+
+    assert schema.AMP_MODES == AMP_CHOICES
 
 
 @pytest.mark.parametrize("name", recipes.list_recipes())
