@@ -7,7 +7,8 @@ Every sub-command lives in its own module, which provides two functions::
 
 and is listed once in :data:`COMMANDS`. Only the module of the command being run is imported, so
 a broken or slow module cannot get in the way of the others.
-A :class:`kit.errors.UserError` becomes ``kit <command>: error: <message>`` and exit code 2.
+A :class:`kit.errors.UserError` becomes ``kit <command>: error: <message>`` and exit code 2, and so does a
+flag argparse refuses (:class:`OneLineParser`): one line, no traceback, no usage block.
 """
 
 from __future__ import annotations
@@ -37,11 +38,22 @@ def _version() -> str:
     return __version__
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors in one line, like every other user error (exit code 2, no usage block).
+
+    ``kit train --epochs abc`` or ``--amp fp8`` used to print the whole usage (a dozen lines for ``kit train``)
+    above the sentence that mattered. Sub-command parsers are of this class too (argparse makes them so).
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; `{self.prog} --help` lists the options\n")
+
+
 def build_parser(
     commands: dict[str, tuple[str, str]], prog: str, description: str, command: str | None = None
 ) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog, description=description, epilog=f"Run '{prog} COMMAND --help' for the options of one command."
     )
     parser.add_argument("--version", action="version", version=f"vitkit {_version()}")

@@ -329,8 +329,9 @@ def compare_curves(
         raise UserError(f"unknown verdict {verdict!r}; choose strict, legacy or noise")
     if verdict == "noise" and not reference_runs:
         raise UserError("--verdict noise needs more runs of the reference setup: --reference-runs RUN [RUN ...]")
-    if smooth < 0 or skip < 0:
-        raise UserError("--smooth and --skip take a number of points, 0 or more")
+    for flag, value in (("--smooth", smooth), ("--skip", skip)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise UserError(f"{flag} {value!r}: must be a whole number of points, 0 or more")
     both_have_steps = _has_steps_or_fail([reference, candidate], align)
     alignment = "step" if both_have_steps and align != "position" else "position"
 
@@ -340,7 +341,11 @@ def compare_curves(
     n_skipped = min(skip, len(ri))
     ri, ci, steps = ri[n_skipped:], ci[n_skipped:], steps[n_skipped:]
     if not len(ri):
-        raise UserError(f"--skip {skip} leaves nothing to compare: only {n_skipped} points were paired")
+        raise UserError(f"--skip {skip} leaves nothing to compare: the curves pair {n_skipped} points, "
+                        f"so it must be at most {max(n_skipped - 1, 0)}")
+    if smooth > len(ri):
+        raise UserError(f"--smooth {smooth}: must be at most the {len(ri)} points compared (after --skip {skip}); "
+                        "0 or 1: no smoothing")
     ref, cand = reference.losses[ri], candidate.losses[ci]
     _check_reference(ref, reference, ri, False, "a relative error")
     ref_used, cand_used = moving_average(ref, smooth), moving_average(cand, smooth)
@@ -576,9 +581,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+        raise argparse.ArgumentTypeError(f"{text}: must be a whole number of points, 0 or more")
     return value
 
 

@@ -28,7 +28,10 @@ How overrides resolve (:func:`resolve`)
 2. ``--set dotted.key=value`` overrides, in the order given (``value`` is a Python/JSON literal,
    else a string); an unknown key is an error, so a typo cannot pass silently;
 3. the named flags (``--data``, ``--out``, ``--epochs``, ``--batch-size``, ``--lr``, ``--device``,
-   ``--amp``, ``--seed``, ``--max-steps``, ``--save-every``, ``--resume`` ...), which win over both.
+   ``--amp``, ``--seed``, ``--max-steps``, ``--save-every``, ``--resume`` ...), which win over both;
+4. the result is checked against :data:`kit.schema.RECIPE_SCHEMA` and its cross-checks: a bad value is a
+   one-line :class:`UserError` naming the key, the value, the flag that set it and what is allowed, before
+   anything runs (``recipe workshop_hivit: batch_size = 0 (from --batch-size): must be an integer >= 1``).
 
 Values derived at run time (the learning rate scaled by the global batch, the warm-up start,
 steps per epoch, world size) are not written back into the recipe: the trainer reports them in
@@ -443,6 +446,14 @@ FLAG_KEYS = {
 }
 
 
+#: How the command line spells a flag of :data:`FLAG_KEYS`, where it is not ``--`` + the name with dashes.
+FLAG_SPELLING = {"progress": "--no-progress", "ema": "--ema/--no-ema"}
+
+
+def flag_spelling(flag: str) -> str:
+    return FLAG_SPELLING.get(flag, "--" + flag.replace("_", "-"))
+
+
 def resolve(
     recipe: str | Path | Mapping,
     overrides: Mapping[str, Any] | None = None,
@@ -452,7 +463,10 @@ def resolve(
 
     ``recipe`` is a registered name, a path to a JSON recipe, or a recipe dict (copied).
     ``overrides`` maps the flag names of :data:`FLAG_KEYS` (plus ``unscale_lr``) to values.
+    The result is validated (:func:`kit.schema.check_recipe`): a bad value raises a one-line UserError.
     """
+    from kit import schema  # (imports jsonschema; kit.schema imports this module for the workshop models)
+
     if isinstance(recipe, Mapping):
         cfg = copy.deepcopy(dict(recipe))
         cfg.setdefault("run", {})
@@ -463,22 +477,27 @@ def resolve(
         cfg = load_recipe(recipe)
     else:
         cfg = get_recipe(str(recipe))
+    origins: dict[str, str] = {}  # dotted key -> the flag that set it, for the message of a bad value
     for item in sets:
         if "=" not in item:
             raise UserError(f"--set expects KEY=VALUE (e.g. optimizer.weight_decay=0.1), not {item!r}")
         key, text = item.split("=", 1)
         set_key(cfg, key.strip(), parse_value(text))
+        origins[key.strip()] = "--set"
     overrides = dict(overrides or {})
     if overrides.pop("unscale_lr", False):
         cfg["optimizer"]["lr_base_batch"] = None
+        origins["optimizer.lr_base_batch"] = "--unscale-lr"
     for flag, value in overrides.items():
         if value is None:
             continue
         if flag not in FLAG_KEYS:
             raise UserError(f"unknown override {flag!r}; known: {', '.join(sorted(FLAG_KEYS))}")
         set_key(cfg, FLAG_KEYS[flag], value)
+        origins[FLAG_KEYS[flag]] = flag_spelling(flag)
     if cfg["run"].get("out") is None:
         cfg["run"]["out"] = str(Path("runs") / cfg["name"])
+    schema.check_recipe(cfg, origins)
     return cfg
 
 

@@ -592,6 +592,8 @@ def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
 
+    The recipe is checked first (:func:`kit.recipes.resolve` runs :func:`kit.schema.check_recipe`): a bad
+    value raises a one-line :class:`UserError` before the folder or its lock exists.
     The run folder is locked for the whole call (:mod:`kit.runlock`; by rank 0, the only one that
     writes it), before anything in it is read, written or deleted: a second run into it, started at
     the same moment or later, fails at once instead of interleaving its logs with this one's.

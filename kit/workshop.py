@@ -19,7 +19,10 @@ What a run leaves in ``runs/NAME/``::
     summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
 
 ``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
-``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them.
+``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them, and
+checked (:func:`check_notebook_parameters`, as each notebook's first code cell checks them) before the
+first notebook runs. A :class:`UserError` raised inside a notebook (a bad setting, a busy run folder ...)
+ends the workshop with exit code 2 and one line naming the notebook, not papermill's traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
@@ -52,6 +55,20 @@ QUICK_ENV = "KIT_QUICK"
 # --------------------------------------------------------------------------------------------
 # Helpers the notebooks call
 # --------------------------------------------------------------------------------------------
+
+
+def check_notebook_parameters(namespace: Optional[Mapping[str, Any]] = None, **values: Any) -> None:
+    """Refuse a bad parameter value in one line, before the notebook does anything with it.
+
+    The first code cell after each notebook's parameters cell calls ``check_notebook_parameters(globals())``;
+    the names the workshop knows (``device``, ``models``, ``epochs``, ``quick``, ``amp`` ...) are checked
+    against :func:`kit.schema.notebook_parameters_schema`, the others pass. A bad value raises a
+    :class:`UserError`, which a notebook shows as one line (``UserError: epochs = -1: must be an integer >= 1,
+    or None (the recipe's own)``) and ``kit workshop`` reports naming the notebook, with exit code 2.
+    """
+    from kit import schema
+
+    schema.check_notebook_parameters({**(namespace or {}), **values})
 
 
 def resolve_quick(quick: Optional[bool]) -> bool:
@@ -210,13 +227,28 @@ def declared_parameters(notebooks: tuple[str, ...] = NOTEBOOKS) -> dict[str, set
 
 
 def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
-    """Refuse a name no notebook declares (papermill itself would only log a warning and run on)."""
+    """Refuse a name no notebook declares (papermill itself would only log a warning and run on), and a bad
+    value (:func:`check_notebook_parameters`, the check each notebook makes itself), before any notebook runs."""
+    from kit import schema
+
     for name in parameters:
         if name in RESERVED:
             raise UserError(f"-p {name}: the workshop sets {name} itself; use {RESERVED[name]} instead")
         if not any(name in names for names in declared.values()):
             known = ", ".join(sorted(set().union(*declared.values()) - set(RESERVED)))
             raise UserError(f"-p {name}: no workshop notebook declares a parameter {name!r} (they declare: {known})")
+    schema.check_notebook_parameters(parameters, origins={name: f"-p {name}" for name in parameters})
+
+
+def user_error_in(error: Any) -> Optional[str]:
+    """The message of a :class:`UserError` a notebook raised (papermill's ``PapermillExecutionError``), else None.
+
+    IPython renders a user error as the single line ``<ename>: <message>`` (``UserError._render_traceback_``),
+    where any other exception gets a traceback of many lines: that rendering is how it is recognised.
+    """
+    traceback = [str(line) for line in (getattr(error, "traceback", None) or [])]
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    return evalue if ename and traceback == [f"{ename}: {evalue}"] else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +281,7 @@ def run_workshop(
     check_parameters(parameters or {}, declared)
     params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
     params.update(parameters or {})
+    check_notebook_parameters(params)  # (--device too) before the run folder is made
     with hold_run_folder(out, "kit workshop"):
         (out / "notebooks").mkdir(parents=True, exist_ok=True)
         timings = []
@@ -261,6 +294,8 @@ def run_workshop(
                                            parameters={k: v for k, v in params.items() if k in declared[name]},
                                            kernel_name="python3")
             except papermill.PapermillExecutionError as e:
+                if user_error_in(e) is not None:  # a setting the user can fix: one line, exit code 2
+                    raise UserError(f"notebook {name}: {user_error_in(e)}") from None
                 raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                                      f"(executed notebook: {target})") from None
             timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})

@@ -381,9 +381,9 @@ def test_out_of_memory_becomes_advice():
 
 def test_overrides_resolve_in_order(tmp_path):
     cfg = recipes.resolve(
-        "cait_s24_in1k", {"lr": 1e-3, "epochs": 3, "amp": None}, ["optimizer.lr=2e-3", "grad_clip=1.0"]
+        "cait_s24_in1k", {"lr": 1e-3, "epochs": 30, "amp": None}, ["optimizer.lr=2e-3", "grad_clip=1.0"]
     )
-    assert cfg["optimizer"]["lr"] == 1e-3 and cfg["epochs"] == 3 and cfg["grad_clip"] == 1.0  # flags win over --set
+    assert cfg["optimizer"]["lr"] == 1e-3 and cfg["epochs"] == 30 and cfg["grad_clip"] == 1.0  # flags win over --set
     assert cfg["amp"] == "auto" and cfg["run"]["out"] == str(Path("runs") / "cait_s24_in1k")
     assert recipes.resolve("cait_s24_in1k", {"unscale_lr": True})["optimizer"]["lr_base_batch"] is None
     with pytest.raises(UserError, match="unknown key 'weight_decy'"):
