@@ -255,7 +255,7 @@ def _cait_s24_in1k() -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _workshop(model: str, description: str) -> dict:
+def _workshop(model: str, description: str, epochs: int) -> dict:
     """The digits recipe of both workshop models (tuned with bench/bench_workshop.py; its figures are in the README).
 
     Small ViTs on a thousand-odd training images learn slowly at first: what worked was a high AdamW
@@ -264,6 +264,12 @@ def _workshop(model: str, description: str) -> dict:
     within a minute's budget). Batch 64 rather than 32 reaches the same accuracy with half the steps
     and their fixed per-step costs. The decoded digits are cached in memory, since decoding the same
     small JPEGs every epoch is a large share of the input pipeline.
+
+    The number of epochs is what makes the accuracy promise hold on every seed, not just a lucky one
+    (``bench/bench_workshop_seeds.py``, seeds 0-9 on 1 and 2 threads): at 25 epochs the lowest seed of
+    either model fell to about 95 %, under the promise; HiViT at 40 and CaiT at 35 epochs keep every seed
+    above 96.5 % within the minute (CaiT's step costs about 1.6x HiViT's). A model EMA (decay 0.995) was
+    tried as well and was no better than the weights themselves at this length, so it stays off.
     """
     return {
         "description": description,
@@ -296,7 +302,7 @@ def _workshop(model: str, description: str) -> dict:
         },
         "batch_size": 64,
         "eval_batch_size": 256,
-        "epochs": 25,
+        "epochs": epochs,
         "optimizer": {
             "opt": "adamw",
             "lr": 3e-3,
@@ -333,8 +339,12 @@ RECIPES: dict[str, dict] = {
     "hivit_small_in1k": _hivit_in1k("small", 0.3),
     "hivit_base_in1k": _hivit_in1k("base", 0.5),
     "cait_s24_in1k": _cait_s24_in1k(),
-    "workshop_hivit": _workshop("hivit_workshop_32", "HiViT workshop model on 32x32 digits (2 CPU cores, ~1 min)"),
-    "workshop_cait": _workshop("cait_workshop_32", "CaiT workshop model on 32x32 digits (2 CPU cores, ~1 min)"),
+    "workshop_hivit": _workshop(
+        "hivit_workshop_32", "HiViT workshop model on 32x32 digits (2 CPU cores, ~1 min)", epochs=40
+    ),
+    "workshop_cait": _workshop(
+        "cait_workshop_32", "CaiT workshop model on 32x32 digits (2 CPU cores, ~1 min)", epochs=35
+    ),
 }
 
 

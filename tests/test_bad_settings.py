@@ -77,9 +77,9 @@ BAD_TRAIN = {
     "max-epochs 0": (["--max-epochs", "0"], "run.max_epochs = 0 (from --max-epochs): must be an integer >= 1"),
     "img_size 30 vs patch 8": (["--set", "data.img_size=30"], "data.img_size = 30 (from --set): must be a multiple "
                                "of hivit_workshop_32's patch size 8"),
-    "warm-up longer than the run": (["--set", "schedule.warmup_epochs=30"],
-                                    "schedule.warmup_epochs = 30 (from --set): the warm-up must fit in the run: "
-                                    "at most epochs = 25"),
+    "warm-up longer than the run": (["--set", "schedule.warmup_epochs=50"],
+                                    "schedule.warmup_epochs = 50 (from --set): the warm-up must fit in the run: "
+                                    "at most epochs = 40"),
     "epochs shorter than the warm-up": (["--epochs", "2", "--set", "schedule.warmup_epochs=3"],
                                         "schedule.warmup_epochs = 3 (from --set)"),
     "amp fp8": (["--amp", "fp8"], "argument --amp: invalid choice: 'fp8'"),
