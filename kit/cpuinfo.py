@@ -11,7 +11,10 @@ from __future__ import annotations
 import platform
 import re
 
-__all__ = ["has_native_bf16", "model_name"]
+__all__ = ["BF16_FLAGS", "bf16_flags", "has_native_bf16", "model_name"]
+
+#: The /proc/cpuinfo flags that mean bf16 arithmetic in hardware: AVX512-BF16 and AMX-BF16.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 _PATH = "/proc/cpuinfo"
 
@@ -24,9 +27,15 @@ def _read() -> str:
         return ""
 
 
+def bf16_flags() -> list[str]:
+    """Which of :data:`BF16_FLAGS` /proc/cpuinfo lists (none where there is no /proc/cpuinfo)."""
+    found = set(re.findall(r"\b(" + "|".join(BF16_FLAGS) + r")\b", _read()))
+    return [flag for flag in BF16_FLAGS if flag in found]
+
+
 def has_native_bf16() -> bool:
     """True when the CPU advertises bf16 arithmetic (AVX512-BF16 or AMX-BF16) in /proc/cpuinfo."""
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", _read()))
+    return bool(bf16_flags())
 
 
 def model_name() -> str:

@@ -1,10 +1,16 @@
 """Timing on the kit's devices: matmul FLOP/s, the CPU's bf16/fp32 speed ratio, and HiViT's masked forward.
 
 Everything here goes through ``torch.utils.benchmark.Timer`` rather than a loop around
-``time.perf_counter``, because the Timer already does what such loops get wrong: it runs the statement
-before measuring (the first call pays for kernel selection and cold caches), it times blocks of calls
-long enough that the clock's own cost disappears (``blocked_autorange``), and it fixes the thread count
-while it measures. Two of its defaults are replaced, in :func:`measure`:
+``time.perf_counter``, because the Timer already does most of what such loops get wrong: it times blocks of
+calls long enough that the clock's own cost disappears (``blocked_autorange``), and it fixes the thread count
+while it measures. Three things are added or replaced, in :func:`measure`:
+
+* a warm-up: the Timer's only warm-up is the search for its block size, which stops after the *first* call
+  when that call takes long -- and a first call is the slowest (the thread pool starts, kernels are chosen or
+  compiled, the output's memory is touched for the first time). On this project's 2-core CPU the first 128x128
+  fp32 matmuls took 30 ms each, the later ones 27 us: the block size was then chosen from a cold call, and a
+  cold phase that outlasts ``min_run_time`` is the whole measurement. So :func:`measure` first runs the
+  statement for ``warmup`` seconds;
 
 * threads: the Timer runs on one thread unless told otherwise, while the kit trains on torch's current
   thread count; the measurements here use that count, so they describe the runs they are compared with;
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
 
     from kit.device import Device  # only for the annotations: kit.device imports this module
 
-__all__ = ["measure", "measure_matmul_flops", "measure_cpu_bf16_ratio", "masked_forward_times"]
+__all__ = ["warm_up", "measure", "measure_matmul_flops", "measure_cpu_bf16_ratio", "masked_forward_times"]
 
 
 def _clock(device: Optional["Device"]) -> Callable[[], float]:
@@ -49,17 +55,31 @@ def _clock(device: Optional["Device"]) -> Callable[[], float]:
     return clock
 
 
-def measure(fn: Callable[[], object], device: Optional["Device"] = None, min_run_time: float = 0.2) -> Measurement:
-    """Time ``fn()`` with ``Timer.blocked_autorange``: warm-up, then blocks of calls for at least
-    ``min_run_time`` seconds. ``device`` is the kit Device the work runs on (None: the CPU); the result's
-    ``times`` are seconds per call, one per block, and ``median`` their median."""
+def warm_up(fn: Callable[[], object], device: Optional["Device"] = None, seconds: float = 0.1) -> int:
+    """Call ``fn()`` until ``seconds`` have passed on ``device``'s clock (at least once); return the calls made."""
+    clock = _clock(device)
+    start, calls = clock(), 0
+    while True:
+        fn()
+        calls += 1
+        if clock() - start >= seconds:
+            return calls
+
+
+def measure(fn: Callable[[], object], device: Optional["Device"] = None, min_run_time: float = 0.2,
+            warmup: float = 0.1) -> Measurement:
+    """Time ``fn()`` with ``Timer.blocked_autorange``: ``warmup`` seconds of calls (:func:`warm_up`), then blocks
+    of calls for at least ``min_run_time`` seconds. ``device`` is the kit Device the work runs on (None: the
+    CPU); the result's ``times`` are seconds per call, one per block, and ``median`` their median."""
     # Imported on first use, not with this module (which the device shim imports): torch.utils.benchmark
     # loads torch's C++-extension builder, and on a machine with a CUDA toolkit but no card that logs a
     # warning at import. Only a measurement should print it, not every `kit train`.
     from torch.utils import benchmark
 
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, timer=_clock(device),
-                            num_threads=torch.get_num_threads())
+    threads = torch.get_num_threads()
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, timer=_clock(device), num_threads=threads)
+    if warmup > 0:
+        warm_up(fn, device, warmup)  # on the thread count the Timer measures with: torch's current one
     return timer.blocked_autorange(min_run_time=min_run_time)
 
 

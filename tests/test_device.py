@@ -273,6 +273,9 @@ def test_native_bf16_flag_detection(fake_cpuinfo):
     assert not cpuinfo.has_native_bf16()
     fake_cpuinfo.write_text("flags\t: fpu sse avx2 avx512f avx512_bf16\n")
     assert cpuinfo.has_native_bf16()
+    assert cpuinfo.bf16_flags() == ["avx512_bf16"]
+    fake_cpuinfo.write_text("flags\t: amx_bf16 avx512_bf16 amx_tile\nflags\t: amx_bf16 avx512_bf16 amx_tile\n")
+    assert cpuinfo.bf16_flags() == ["avx512_bf16", "amx_bf16"]  # once each, in a fixed order
 
 
 def test_cpu_model_name_read_from_cpuinfo(fake_cpuinfo, no_sdaa):

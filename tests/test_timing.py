@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import timm
@@ -41,6 +42,22 @@ def test_measure_waits_for_the_device_before_reading_the_clock():
     m = timing.measure(lambda: None, Card(), min_run_time=0.001)
     assert m.times and all(t > 0 for t in m.times)
     assert Card.syncs >= 2 * len(m.times)  # before and after every timed block
+
+
+def test_measure_warms_up_so_the_block_size_comes_from_warm_calls():
+    calls = []
+
+    def first_call_cold():  # as a first matmul is: thread pool, kernel choice, fresh memory
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.05)
+
+    cold = timing.measure(first_call_cold, min_run_time=0.01, warmup=0)
+    assert cold.number_per_run == 1  # the Timer's own warm-up stopped at the cold call and sized blocks by it
+    calls.clear()
+    warm = timing.measure(first_call_cold, min_run_time=0.01, warmup=0.02)
+    assert warm.number_per_run > 1 and max(warm.times) < 0.01
+    assert timing.warm_up(lambda: None, None, 0.0) == 1  # at least one call, however short the warm-up
 
 
 def test_masked_forward_times_for_each_ratio():
