@@ -773,7 +773,8 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
             if last < plan.steps_per_epoch:  # a limit ended the run inside this epoch
                 save_checkpoint(Position(epoch, last, progress.step))
                 break
-            if loaders.val is not None and ((epoch + 1) % int(cfg["eval_every"]) == 0 or epoch + 1 == epochs):
+            ends_run = (epoch + 1) * plan.steps_per_epoch >= plan.stop_at  # the schedule's end, or --max-epochs
+            if loaders.val is not None and ((epoch + 1) % int(cfg["eval_every"]) == 0 or ends_run):
                 validate_and_keep_best(
                     parts,
                     loaders.val,

@@ -56,7 +56,7 @@ def tiny_recipe(root: Path, out: Path, **changes) -> dict:
     }
     cfg["data"].update(path=str(root), img_size=16, num_workers=0)
     cfg["data"]["train"].update(scale=(0.5, 1.0), hflip=0.5, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25)
-    cfg.update(batch_size=8, eval_batch_size=32, epochs=2)
+    cfg.update(batch_size=8, eval_batch_size=32, epochs=2, eval_every=1)
     cfg["mixup"] = {"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0, "switch_prob": 0.5, "mode": "batch"}
     cfg["run"].update(out=str(out), progress=False)
     for dotted, value in changes.items():
@@ -134,6 +134,19 @@ def test_run_folder_holds_what_the_issue_lists(images, tmp_path):
     # warm-up then cosine: the lr rises over the first epoch, then falls
     lrs = [r["lr"] for r in steps]
     assert lrs[0] < lrs[7] and lrs[8] > lrs[15]
+
+
+def test_validation_every_kth_epoch_and_always_where_the_run_ends(images, tmp_path):
+    """``eval_every`` thins the validations out, but the epoch a run ends on (the schedule's end or a
+    ``--max-epochs`` stop) is always validated: its accuracy is the one the run reports."""
+    full = train(tiny_recipe(images, tmp_path / "full", epochs=3, eval_every=2, **{"ema.enabled": False}))
+    stopped = train(
+        tiny_recipe(images, tmp_path / "stopped", epochs=4, eval_every=3, **{"ema.enabled": False, "run.max_epochs": 2})
+    )
+    full_evals = [r["epoch"] for r in read_metrics(tmp_path / "full" / "metrics.jsonl") if r.get("split") == "val"]
+    stop_evals = [r["epoch"] for r in read_metrics(tmp_path / "stopped" / "metrics.jsonl") if r.get("split") == "val"]
+    assert full_evals == [1, 2] and stop_evals == [1]
+    assert full.val_acc1 is not None and stopped.val_acc1 is not None and stopped.stopped == "max_epochs"
 
 
 def test_max_steps_stops_inside_an_epoch_and_resume_goes_on(images, tmp_path):
