@@ -159,6 +159,29 @@ def reference_ensemble_paths(recipe: str, kind: str = "member") -> list[Path]:
     return paths
 
 
+#: The trained weights of the workshop models (see assets/workshop_checkpoints/README.md).
+WORKSHOP_CHECKPOINTS = ASSETS / "workshop_checkpoints"
+
+
+def workshop_checkpoints() -> dict:
+    """The manifest of the shipped trained workshop checkpoints: ``{"models": {model: {"file", "sha256", "recipe",
+    "seed", "val_acc1", "torch", "timm", "command", ...}}, ...}`` (written by bench/make_workshop_checkpoints.py)."""
+    path = WORKSHOP_CHECKPOINTS / "manifest.json"
+    if not path.exists():
+        raise UserError(f"no shipped workshop checkpoints (looked for {path}); "
+                        "make them with `python bench/make_workshop_checkpoints.py --data data/digits`")
+    return json.loads(path.read_text())
+
+
+def workshop_checkpoint(model: str) -> Path:
+    """The shipped trained weights of workshop model ``model``: a file ``kit.models.create(model, checkpoint=...)``
+    loads strictly."""
+    entry = workshop_checkpoints()["models"].get(model)
+    if entry is None:
+        raise UserError(f"no shipped trained checkpoint for {model!r} (in {WORKSHOP_CHECKPOINTS})")
+    return WORKSHOP_CHECKPOINTS / entry["file"]
+
+
 def modelzoo_logs_dir() -> Path:
     """The real logs of the ModelZoo's CaiT and HiViT ports (byte-exact copies; see SOURCES.md there)."""
     return ASSETS / "modelzoo_logs"
