@@ -11,7 +11,8 @@ What a run leaves in ``runs/NAME/``::
     notebooks/00_...ipynb ...   the executed notebooks, outputs included (and each as .html)
     figures/*.png               every figure the notebooks drew
     device.json                 what notebook 0 found and chose
-    training.json               notebook 3: per model, accuracy, time, run folder
+    anatomy.json                notebook 2: forward FLOPs per image of each workshop model
+    training.json               notebook 3: per model, accuracy, time, MFU, run folder
     validation.json             notebook 4: the loss-curve verdicts
     debugging.json              notebook 5: the planted port bugs and each rule's verdict on them
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
