@@ -11,7 +11,8 @@ What a run leaves in ``runs/NAME/``::
     notebooks/00_...ipynb ...   the executed notebooks, outputs included (and each as .html)
     figures/*.png               every figure the notebooks drew
     device.json                 what notebook 0 found and chose
-    training.json               notebook 3: per model, accuracy, time, run folder
+    anatomy.json                notebook 2: forward FLOPs per image of each workshop model
+    training.json               notebook 3: per model, accuracy, time, MFU, run folder
     validation.json             notebook 4: the loss-curve verdicts
     debugging.json              notebook 5: the planted port bugs and each rule's verdict on them
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
@@ -174,6 +175,29 @@ def reference_ensemble_paths(recipe: str, kind: str = "member") -> list[Path]:
     if len(paths) < 2:
         raise UserError(f"no shipped reference ensemble ({kind} runs) for recipe {recipe!r} in {folder}")
     return paths
+
+
+#: The trained weights of the workshop models (see assets/workshop_checkpoints/README.md).
+WORKSHOP_CHECKPOINTS = ASSETS / "workshop_checkpoints"
+
+
+def workshop_checkpoints() -> dict:
+    """The manifest of the shipped trained workshop checkpoints: ``{"models": {model: {"file", "sha256", "recipe",
+    "seed", "val_acc1", "torch", "timm", "command", ...}}, ...}`` (written by bench/make_workshop_checkpoints.py)."""
+    path = WORKSHOP_CHECKPOINTS / "manifest.json"
+    if not path.exists():
+        raise UserError(f"no shipped workshop checkpoints (looked for {path}); "
+                        "make them with `python bench/make_workshop_checkpoints.py --data data/digits`")
+    return json.loads(path.read_text())
+
+
+def workshop_checkpoint(model: str) -> Path:
+    """The shipped trained weights of workshop model ``model``: a file ``kit.models.create(model, checkpoint=...)``
+    loads strictly."""
+    entry = workshop_checkpoints()["models"].get(model)
+    if entry is None:
+        raise UserError(f"no shipped trained checkpoint for {model!r} (in {WORKSHOP_CHECKPOINTS})")
+    return WORKSHOP_CHECKPOINTS / entry["file"]
 
 
 def modelzoo_logs_dir() -> Path:

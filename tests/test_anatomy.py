@@ -231,6 +231,35 @@ def test_plots_return_figures(cait, hivit, tmp_path):
         P.plot_talking_heads(A.talking_heads(hivit))
 
 
+def test_notebook_two_figures(cait, hivit, tmp_path):
+    """The figures notebook 2 adds: the merge, locality, masked units, and fresh-vs-trained overlays (one layout
+    engine each, no warnings)."""
+    from kit.models.hivit import random_masking_ids
+
+    where = torch.arange(16.0).reshape(4, 4)[None, None, ..., None]
+    stacked = torch.cat([where[:, :, i::2, j::2] for i, j in ((0, 0), (1, 0), (0, 1), (1, 1))], dim=-1)[0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = [
+            P.plot_patch_merge(stacked, torch.tensor([0.0, 0.3, 0.0, 0.0]), grid=(2, 2)),
+            P.plot_locality({"a": torch.rand(4, 4), "b": torch.zeros(16, 16)}, {"a": 1, "b": 4}, image=image()[0],
+                            box=(8, 8, 8, 8)),
+            P.plot_masked_units(np.zeros((64, 64, 3), dtype=np.uint8), random_masking_ids(1, 16, 0.75)[0], (4, 4),
+                                {0.0: 0.2, 0.75: 0.05}),
+            P.plot_layerscale({"fresh": A.layerscale(cait, image()), "trained": A.layerscale(cait, image())}),
+            P.plot_talking_heads({"fresh": A.talking_heads(cait), "trained": A.talking_heads(cait)}),
+            P.plot_attention_maps(A.attention_maps(cait, image()), blocks=["blocks_token_only.0"], vmax=1.0),
+        ]
+        for i, fig in enumerate(figs):
+            assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+            fig.savefig(tmp_path / f"{i}.png")
+    merge_panel = figs[0].axes[0]
+    # merged patch (0, 0) holds inner patches 0, 4, 1, 5 in its channel blocks x0..x3 (mmpretrain's order)
+    assert [t.get_text().split("\n")[0] for t in merge_panel.texts[:4]] == ["0", "4", "1", "5"]
+    assert len(figs[4].axes) >= 4 * len(A.talking_heads(cait))  # proj_l and proj_w, fresh and trained (+ colour bars)
+    assert figs[5].axes[1].images[0].get_clim() == (0.0, 1.0)
+
+
 def test_patch_grid_keeps_one_layout_engine(tmp_path):
     digit = np.zeros((64, 64, 3), dtype=np.uint8)
     with warnings.catch_warnings():
