@@ -404,9 +404,9 @@ def test_overrides_resolve_in_order(tmp_path):
     with pytest.raises(UserError, match="unknown recipe"):
         recipes.get_recipe("no_such_recipe")
     partial = tmp_path / "mine.json"
-    partial.write_text(json.dumps({"base": "workshop_cait", "epochs": 1, "optimizer": {"lr": 5e-4}}))
+    partial.write_text(json.dumps({"base": "workshop_cait", "epochs": 3, "optimizer": {"lr": 5e-4}}))
     mine = recipes.resolve(str(partial))
-    assert mine["name"] == "mine" and mine["epochs"] == 1 and mine["optimizer"]["lr"] == 5e-4
+    assert mine["name"] == "mine" and mine["epochs"] == 3 and mine["optimizer"]["lr"] == 5e-4
     assert mine["optimizer"]["weight_decay"] == recipes.get_recipe("workshop_cait")["optimizer"]["weight_decay"]
     assert recipes.get_recipe("hivit_base_in1k") is not recipes.RECIPES["hivit_base_in1k"]
 
