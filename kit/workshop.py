@@ -318,8 +318,9 @@ def run_workshop(
                                            parameters={k: v for k, v in params.items() if k in declared[name]},
                                            kernel_name="python3")
             except papermill.PapermillExecutionError as e:
-                if user_error_in(e) is not None:  # a setting the user can fix: one line, exit code 2
-                    raise UserError(f"notebook {name}: {user_error_in(e)}") from None
+                message = user_error_in(e)
+                if message is not None:  # a setting the user can fix: one line, exit code 2
+                    raise UserError(f"notebook {name}: {message}") from None
                 raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                                      f"(executed notebook: {target})") from None
             timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
