@@ -43,9 +43,35 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-import jsonschema
-
 from kit.errors import UserError
+
+
+def _import_jsonschema():
+    """``import jsonschema``, without the IRI checker that makes the import take seconds.
+
+    jsonschema's ``_format`` module imports ``rfc3987_syntax`` when it is installed (the
+    ``jsonschema[format-nongpl]`` extra, which nbformat, and so every Jupyter install, pulls in), and that
+    module compiles some 35 Lark grammars as it is imported: 1.4-3 s on the workshop's 2-core CPU, paid
+    by every process that checks a recipe (each notebook's kernel, each ``kit train``), which made the
+    headless workshop ~10 s slower (jsonschema issue #1428). The kit's schemas use no ``format``
+    keyword, so the kit imports jsonschema with that one module marked absent, which jsonschema treats
+    as not installed: it then does not check the ``iri`` formats, as without the extra. Where
+    jsonschema or rfc3987_syntax is already imported, this is a plain import.
+    """
+    import sys
+
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        import jsonschema
+    else:
+        sys.modules["rfc3987_syntax"] = None  # importing it now raises ImportError, which jsonschema suppresses
+        try:
+            import jsonschema
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    return jsonschema
+
+
+jsonschema = _import_jsonschema()
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (each returns plain data; ``description`` is what the user reads)

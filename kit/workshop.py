@@ -295,7 +295,10 @@ def run_workshop(
     parameters cell declares, so papermill never warns about the others. ``out`` is locked for the whole run
     (:mod:`kit.runlock`): a second workshop into it fails at once.
     """
-    import papermill
+    from kit import schema
+
+    schema.jsonschema  # imported first, the fast way: papermill's nbformat would import it with its slow IRI checker
+    import papermill  # noqa: E402
 
     start = time.perf_counter()
     out = Path(out).resolve()

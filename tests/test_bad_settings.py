@@ -181,6 +181,16 @@ def test_the_schemas_are_valid_json_schema():
     assert schema.AMP_MODES == AMP_CHOICES
 
 
+def test_checking_a_recipe_does_not_import_the_slow_iri_checker():
+    """rfc3987_syntax compiles ~35 grammars on import (seconds per kernel); the kit's checks never need it."""
+    pytest.importorskip("rfc3987_syntax")  # (installed with jsonschema[format-nongpl], i.e. with Jupyter)
+    code = ("import sys; from kit import recipes; recipes.resolve('workshop_hivit'); "
+            "assert 'jsonschema' in sys.modules and 'rfc3987_syntax' not in sys.modules, sorted(sys.modules); "
+            "import rfc3987_syntax")  # and a later import of it by someone else still works
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_registered_recipe_validates(name, tmp_path):
     cfg = recipes.resolve(name)
