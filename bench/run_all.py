@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS: dict[str, tuple[str, list[str], str]] = {
     "hivit": ("bench_hivit.py", [], "HiViT-tiny training step vs mmpretrain; masked-unit forward speed-up"),
     "workshop": ("bench_workshop.py", [], "both workshop recipes: val top-1 and training seconds on this machine"),
+    "loader": ("bench_loader.py", [], "workshop recipes: normalising whole batches vs each image (pipeline, training)"),
     "train": ("bench_train.py", [], "the training loop's overhead against a bare loop, images/s and MFU per model"),
     "losscurve": ("bench_losscurve.py", [], "kit compare on a 1,000,000-line log against reading the lines"),
     "align": ("bench_align.py", [], "kit align dump of HiViT-base at batch 8 against a plain training step"),

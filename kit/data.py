@@ -38,7 +38,7 @@ from torchvision.datasets.folder import pil_loader
 from kit.annotations import classes_file, list_file, read_classes, read_list
 from kit.errors import UserError
 from kit.seeding import derive_seed, seed_cpu_generators
-from kit.transforms import build_transform
+from kit.transforms import build_transform, normalize_batch, split_normalize
 
 Sample = tuple[str, int]
 
@@ -225,6 +225,26 @@ def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return images, labels, skipped
 
 
+@dataclass
+class NormalizingCollate:
+    """:func:`collate`, then the transform's last two steps on the whole uint8 batch (:func:`split_normalize`)."""
+
+    normalize: Any
+
+    def __call__(self, batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        images, labels, skipped = collate(batch)
+        return normalize_batch(images, self.normalize), labels, skipped
+
+
+def samples_and_collate(
+    samples: Sequence[Sample], transform: Any, seed: int, skip_corrupt: bool, load: Callable[[str], Any]
+) -> tuple[ImageSamples, Callable[[list], Any]]:
+    """The dataset of ``samples`` and the collate for its loader, normalising per batch where it can."""
+    per_image, normalize = split_normalize(transform)
+    dataset = ImageSamples(samples, per_image, seed, skip_corrupt, load)
+    return dataset, (collate if normalize is None else NormalizingCollate(normalize))
+
+
 # ---------------------------------------------------------------------------------------------
 # Samplers
 # ---------------------------------------------------------------------------------------------
@@ -336,14 +356,16 @@ def build_loaders(
     train_split = find_split(root, "train", fmt, prepare)
     val_split = find_split(root, "val", fmt, prepare) if with_val else None
     workers = int(data_cfg.get("num_workers", 0))
-    loader_kw: dict[str, Any] = dict(num_workers=workers, collate_fn=collate, pin_memory=pin_memory)
+    loader_kw: dict[str, Any] = dict(num_workers=workers, pin_memory=pin_memory)
     if workers > 0:
         loader_kw["persistent_workers"] = True
 
     load = (
         DecodedCache(pil_loader) if data_cfg.get("cache_images", False) else pil_loader
     )  # one cache serves both splits
-    train_set = ImageSamples(train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load)
+    train_set, train_collate = samples_and_collate(
+        train_split.samples, build_transform(data_cfg, True), seed, skip_corrupt, load
+    )
     sampler = EpochSampler(
         len(train_set), seed=seed, rank=rank, world_size=world_size, repeats=int(data_cfg.get("repeated_aug", 1) or 1),
         shuffle=bool(data_cfg.get("shuffle", True)),
@@ -353,14 +375,19 @@ def build_loaders(
             f"{train_split.source}: {len(train_set)} training images give each of {world_size} process(es) "
             f"{sampler.per_rank()} images, fewer than one batch of {batch_size}; lower --batch-size"
         )
-    train = DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=True, **loader_kw)
+    train = DataLoader(
+        train_set, batch_size=batch_size, sampler=sampler, drop_last=True, collate_fn=train_collate, **loader_kw
+    )
     val = None
     if val_split is not None:
-        val_set = ImageSamples(val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt, load)
+        val_set, val_collate = samples_and_collate(
+            val_split.samples, build_transform(data_cfg, False), seed, skip_corrupt, load
+        )
         val = DataLoader(
             val_set,
             batch_size=eval_batch_size or batch_size,
             sampler=ShardSampler(len(val_set), rank, world_size),
+            collate_fn=val_collate,
             **loader_kw,
         )
     info = {

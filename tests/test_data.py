@@ -11,7 +11,7 @@ import torch
 
 from kit import annotations, data
 from kit.errors import UserError
-from kit.transforms import build_transform
+from kit.transforms import build_transform, split_normalize
 
 DATA_CFG = {
     "img_size": 16,
@@ -254,3 +254,36 @@ def test_a_corrupt_file_is_not_cached_and_fails_again_by_name(corrupt_dataset):
         with pytest.raises(Exception):
             cache(str(bad))
     assert str(bad) not in cache.images
+
+
+def test_normalising_per_batch_gives_the_per_image_pipelines_batches_bit_for_bit(dataset, monkeypatch):
+    # The workshop's settings (nothing after Normalize) with a strong augmentation; both splits, two epochs.
+    cfg = {**DATA_CFG, "path": str(dataset), "train": {**DATA_CFG["train"], "re_prob": 0.0}}
+
+    def batches():
+        loaders = data.build_loaders(cfg, batch_size=8, eval_batch_size=16, seed=0)
+        out = [images for images, _, _ in loaders.val]
+        for epoch in (0, 1):
+            loaders.train_sampler.set_epoch(epoch)
+            out += [images for images, _, _ in loaders.train]
+        return loaders, out
+
+    loaders, batched = batches()
+    assert isinstance(loaders.train.collate_fn, data.NormalizingCollate)  # (else this test compares a path to itself)
+    assert isinstance(loaders.val.collate_fn, data.NormalizingCollate)
+    assert loaders.train.dataset[(0, 0)][0].dtype == torch.uint8
+    monkeypatch.setattr(data, "split_normalize", lambda transform: (transform, None))
+    loaders, per_image = batches()
+    assert loaders.train.collate_fn is data.collate and loaders.train.dataset[(0, 0)][0].dtype == torch.float32
+    assert len(batched) == len(per_image) == 1 + 2 * 8  # 16 val images, 64 train images in batches of 8
+    assert all(a.dtype == b.dtype == torch.float32 and torch.equal(a, b) for a, b in zip(batched, per_image))
+
+
+def test_random_erasing_after_normalize_keeps_the_per_image_path(dataset):
+    loaders = data.build_loaders({**DATA_CFG, "path": str(dataset)}, batch_size=8, seed=0)  # re_prob 0.25
+    assert loaders.train.collate_fn is data.collate  # erasing works on normalised images: cannot move to the batch
+    assert isinstance(loaders.val.collate_fn, data.NormalizingCollate)
+    transform = build_transform({**DATA_CFG, "train": {**DATA_CFG["train"], "re_prob": 0.0}}, True)
+    per_image, normalize = split_normalize(transform)
+    assert normalize is transform.transforms[-1] and type(per_image.transforms[-1]).__name__ == "PILToTensor"
+    assert split_normalize(per_image) == (per_image, None)  # nothing left to split
