@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from kit.errors import UserError
 
 
-def _import_jsonschema():
+def import_jsonschema():
     """``import jsonschema``, without the IRI checker that makes the import take seconds.
 
     jsonschema's ``_format`` module imports ``rfc3987_syntax`` when it is installed (the
@@ -71,7 +71,7 @@ def _import_jsonschema():
     return jsonschema
 
 
-jsonschema = _import_jsonschema()
+jsonschema = import_jsonschema()
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (each returns plain data; ``description`` is what the user reads)

@@ -295,10 +295,10 @@ def run_workshop(
     parameters cell declares, so papermill never warns about the others. ``out`` is locked for the whole run
     (:mod:`kit.runlock`): a second workshop into it fails at once.
     """
-    from kit import schema
+    from kit.schema import import_jsonschema
 
-    schema.jsonschema  # imported first, the fast way: papermill's nbformat would import it with its slow IRI checker
-    import papermill  # noqa: E402
+    import_jsonschema()  # before papermill, whose nbformat would import jsonschema with its slow IRI checker
+    import papermill
 
     start = time.perf_counter()
     out = Path(out).resolve()
