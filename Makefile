@@ -58,7 +58,8 @@ FLOOR_CONSTRAINTS ?= $(FLOOR_NUMPY)
 LAB_DIR ?= lab
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup run test test-fast test-floor test-browser lab bench clean help FORCE
+.PHONY: setup run test test-fast test-floor test-browser lab bench clean help FORCE setup-emulator test-emulator \
+	test-emulator-stacks
 
 help:
 	@echo "make run      set up and run the whole workshop headless (results in runs/$(RUN_NAME)/)"
@@ -70,6 +71,9 @@ help:
 	@echo "make lab      open JupyterLab on your working copy of the notebooks ($(LAB_DIR)/)"
 	@echo "make test-browser  run the notebooks in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make bench    run the benchmarks in bench/"
+	@echo "make setup-emulator  put the emulated SDAA card (emulator/, importable as torch_sdaa) into that environment"
+	@echo "make test-emulator   set it up, then run tests/emulator (every sdaa code path on the emulated card)"
+	@echo "make test-emulator-stacks  the same on the SDAA floors too (torch $(FLOOR_TORCH) and $(FLOOR2_TORCH), Python 3.10)"
 
 setup: $(STAMP)
 
@@ -136,6 +140,37 @@ test-browser: $(STAMP).browser
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# The emulated SDAA card (emulator/): never part of `make setup`. It refuses to install where a real torch_sdaa
+# is present; its C++ part is compiled once per torch into ~/.cache/vitkit/sdaa-emulator (outside the clone).
+EMULATOR_FILES := $(wildcard emulator/pyproject.toml emulator/setup.py emulator/torch_sdaa/*.py \
+	emulator/torch_sdaa/*/*.py emulator/torch_sdaa/csrc/*.cpp)
+$(STAMP).emulator: $(STAMP) $(EMULATOR_FILES)
+	@PYTHONPATH=emulator $(PY) -c "import sys; from torch_sdaa._guard import real_plugin, REFUSAL; \
+	  w = real_plugin(); sys.exit(REFUSAL.format(where=w) if w else 0)"
+	$(PY) -m pip install -c $(CONSTRAINTS) ./emulator
+	$(PY) -m torch_sdaa.build
+	@touch $@
+
+setup-emulator: $(STAMP).emulator
+
+test-emulator: setup-emulator
+	$(PY) -m pytest -n 2 tests/emulator $(ARGS)
+
+# The second SDAA floor: the current TecoPyTorch line, torch 2.7.1 on Python 3.10 (modelzoo.md §1.6b).
+FLOOR2_TORCH ?= 2.7.1
+FLOOR2_TORCHVISION ?= 0.22.1
+FLOOR2_ENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vitkit/floor-py310-torch$(FLOOR2_TORCH)
+
+# The emulator's tests on every SDAA stack: this environment's torch, then torch 2.2.0 and torch 2.7.1 on Python 3.10.
+test-emulator-stacks: test-emulator
+	@for stack in "$(FLOOR_TORCH) $(FLOOR_TORCHVISION) $(FLOOR_ENV)" "$(FLOOR2_TORCH) $(FLOOR2_TORCHVISION) $(FLOOR2_ENV)"; do \
+	  set -- $$stack; \
+	  py=$$(FLOOR_PYTHON='$(FLOOR_PYTHON)' FLOOR_TORCH=$$1 FLOOR_TORCHVISION=$$2 FLOOR_NUMPY='$(FLOOR_NUMPY)' \
+	    FLOOR_ENV=$$3 .ci/floor-env.sh) || exit 1; \
+	  echo "$(MAKE) test-emulator KIT_PYTHON=$$py KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'"; \
+	  $(MAKE) test-emulator KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)' || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .kit-setup .kit-setup.stamp .kit-constraints.txt *.egg-info .pytest_cache

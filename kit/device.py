@@ -14,7 +14,9 @@ documented — so the shim uses only the calls the ports are known to use.
 
 Honesty rules: a device that is asked for and not there is an error that says what to install,
 never a silent fall-back; mixed precision that would make training slower (bf16 on a CPU without
-native bf16) is switched off *with a message that says so*, never silently.
+native bf16) is switched off *with a message that says so*, never silently. The kit's own emulated card
+(``emulator/``, ``make setup-emulator``) is a real ``sdaa`` device to torch, but ``auto`` never picks it,
+and every description of it says "emulated": its numbers are CPU numbers, never the card's.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import torch
 from kit import cpuinfo, timing
 from kit.errors import UserError
 
-__all__ = ["SDAA_HELP", "DIST_BACKENDS", "AMP_CHOICES", "AmpPolicy", "Device", "sdaa_module", "mps_available",
-           "available_types", "resolve"]
+__all__ = ["SDAA_HELP", "DIST_BACKENDS", "AMP_CHOICES", "AmpPolicy", "Device", "sdaa_module", "sdaa_emulated",
+           "mps_available", "available_types", "resolve", "lacking_operator"]
 
 #: What to tell a user who asks for SDAA where torch_sdaa cannot be imported.
 SDAA_HELP = (
@@ -73,21 +75,38 @@ def sdaa_module() -> Optional[Any]:
         return None
 
 
+def sdaa_emulated(module: Any = None) -> bool:
+    """Whether ``torch.sdaa`` (or ``module``) is the kit's emulated card rather than Tecorigin's."""
+    module = module if module is not None else getattr(torch, "sdaa", None)
+    return bool(getattr(module, "EMULATED", False))
+
+
+def lacking_operator(e: BaseException) -> Optional[str]:
+    """The one line to show when an operator the card lacks was called without the CPU fallback, else None."""
+    text = str(e)
+    if "not implemented on the SDAA device" not in text:
+        return None
+    return text.strip().splitlines()[0]
+
+
 def mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
 
 def available_types() -> list[str]:
-    """Device types usable here, in the order ``auto`` prefers them."""
+    """Device types usable here, in the order ``auto`` prefers them (an emulated card is listed, never preferred)."""
     found = []
-    if sdaa_module() is not None:
+    sdaa = sdaa_module()
+    if sdaa is not None and not sdaa_emulated(sdaa):
         found.append("sdaa")
     if torch.cuda.is_available():
         found.append("cuda")
     if mps_available():
         found.append("mps")
     found.append("cpu")
+    if sdaa is not None and sdaa_emulated(sdaa):
+        found.append("sdaa")
     return found
 
 
@@ -151,6 +170,11 @@ class Device:
         """``torch.sdaa`` / ``torch.cuda`` / ``torch.mps``, or ``None`` for the CPU."""
         return self._module
 
+    @property
+    def emulated(self) -> bool:
+        """True for the kit's emulated SDAA card: a real sdaa device to torch, with the CPU doing the work."""
+        return self.type == "sdaa" and sdaa_emulated(self._module)
+
     def __str__(self) -> str:
         return self.spec
 
@@ -204,6 +228,8 @@ class Device:
         if self.type == "sdaa":
             # torch.sdaa.amp.autocast() takes no dtype in the ports; it picks the card's half type.
             note = "" if amp == "auto" else f"torch.sdaa.amp chooses its own half type; {amp} not forced"
+            if self.emulated:  # the emulator's half type is known: float16 (emulator/README.md says why)
+                return AmpPolicy(True, torch.float16, True, "emulated card" + (f"; {note}" if note else ""))
             return AmpPolicy(True, None, True, note)
         if self.type == "cuda":
             if amp == "auto":
@@ -254,22 +280,24 @@ class Device:
         matters most for small models with many small tensors (the README gives the figures).
         Same update rule, another summation order, so results agree to rounding only.
 
-        Only where the kernels are known to exist: CUDA, and the CPU from torch 2.4. SDAA and MPS keep
+        Only where the kernels are known to exist: CUDA, the CPU from torch 2.4, and the emulated SDAA card
+        where the CPU has them (its kernels are the CPU's). A real SDAA card and MPS keep
         torch's default path: torch_sdaa documents no fused optimizers, and a kernel that exists for
         ``privateuse1`` in name only would fail at the first step, not at construction. The answer is
-        probed once per device type with a real step on a two-element tensor.
+        probed once per device (type, and emulated or not) with a real step on a two-element tensor.
         """
-        if self.type not in ("cuda", "cpu"):
+        if self.type not in ("cuda", "cpu") and not self.emulated:  # the emulated card runs the CPU's kernels
             return False
-        if self.type not in _FUSED_OPTIMIZER:
+        key = f"{self.type}-emulated" if self.emulated else self.type
+        if key not in _FUSED_OPTIMIZER:
             try:
                 param = torch.zeros(2, device=self.torch_device, requires_grad=True)
                 param.grad = torch.ones_like(param)
                 torch.optim.AdamW([param], lr=1e-3, fused=True).step()
-                _FUSED_OPTIMIZER[self.type] = True
+                _FUSED_OPTIMIZER[key] = True
             except (RuntimeError, TypeError, ValueError, NotImplementedError):
-                _FUSED_OPTIMIZER[self.type] = False
-        return _FUSED_OPTIMIZER[self.type]
+                _FUSED_OPTIMIZER[key] = False
+        return _FUSED_OPTIMIZER[key]
 
     # -- description ------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -282,6 +310,7 @@ class Device:
             "count": self.device_count(),
             "total_memory": self.total_memory(),
             "dist_backend": self.dist_backend,
+            "emulated": self.emulated,
             "torch": torch.__version__,
         }
 
@@ -313,7 +342,9 @@ def resolve(spec: str | Device | None = "auto") -> Device:
             "sdaa": "auto: torch_sdaa is importable and reports an SDAA card",
             "cuda": "auto: no SDAA card; torch.cuda.is_available() is True",
             "mps": "auto: no SDAA or CUDA device; Apple MPS is available",
-            "cpu": "auto: no SDAA, CUDA or MPS device found",
+            "cpu": "auto: no SDAA, CUDA or MPS device found"
+            + (" (the emulated SDAA card is never picked by auto: ask for --device sdaa)"
+               if "sdaa" in available_types() else ""),
         }[kind]
     else:
         reason = f"asked for {spec}"
@@ -326,6 +357,8 @@ def _check_available(kind: str, index: Optional[int]) -> Any:
         try:
             module = _import_torch_sdaa()
         except ImportError as e:
+            if type(e).__module__.startswith("torch_sdaa"):  # the emulator's own refusal or build error
+                raise UserError(f"torch_sdaa (emulated card): {e}") from None
             raise UserError(f"{SDAA_HELP} (import error: {e})") from None
         if not module.is_available():
             raise UserError("torch_sdaa is installed but reports no SDAA card "

@@ -11,7 +11,7 @@ import argparse
 
 import torch
 
-from kit.device import AMP_CHOICES, mps_available, resolve
+from kit.device import AMP_CHOICES, mps_available, resolve, sdaa_emulated
 
 __all__ = ["report", "add_arguments", "run"]
 
@@ -23,6 +23,9 @@ def report(amp: str = "auto") -> list[tuple[str, str]]:
         import torch_sdaa  # noqa: F401  (optional: only SDAA machines have it)
 
         rows.append(("torch_sdaa", getattr(torch_sdaa, "__version__", "importable")))
+        if sdaa_emulated():
+            rows.append(("SDAA cards", f"{torch.sdaa.device_count()} EMULATED (vitkit's emulator: the CPU does the work; "
+                                       "its numbers are CPU numbers, never the card's; auto never picks it)"))
     except Exception as e:  # noqa: BLE001 - any import failure means "not usable"
         rows.append(("torch_sdaa", f"not importable ({type(e).__name__})"))
     rows.append(("CUDA", f"{torch.cuda.device_count()} device(s)" if torch.cuda.is_available() else "not available"))

@@ -419,6 +419,9 @@ def friendly_errors(dev: device.Device, batch_size: int, where: str):
     try:
         yield
     except Exception as e:
+        lacking = device.lacking_operator(e)
+        if lacking:
+            raise UserError(f"{lacking} ({where})") from None
         if not _is_oom(e):
             raise
         raise UserError(
@@ -538,6 +541,9 @@ def _log_start(
         f"val: {loaders.info['val']} ({loaders.info['val_images']} images)"
     )
     say(f"device: {dev} ({dev.name()}); {world} process(es){', backend ' + dev.dist_backend if world > 1 else ''}")
+    if dev.emulated:
+        say("device: EMULATED SDAA card (vitkit's emulator): every time and speed below is the CPU's, "
+            "never a measurement of the card")
     say(f"precision: {parts.policy.describe()}; optimizer: {derived['optimizer']}")
     say(parts.lr_rule)
     say(

@@ -356,6 +356,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
         "validation": validation,
         "debugging": [{k: b.get(k) for k in ("bug", "modelzoo", "strict", "noise")} for b in debugging.get("bugs", [])],
         "device": device.get("device", training.get("device", "unknown")),
+        "device_emulated": bool(device.get("emulated", False)),
         "wall_seconds": round(wall_seconds, 2),
         "quick": training.get("quick"),
         "notebooks": notebooks or [],
@@ -366,7 +367,9 @@ def summary_markdown(summary: dict, out: Path) -> str:
     lines = [
         "# Workshop summary",
         "",
-        f"Device: `{summary['device']}` · wall time {summary['wall_seconds']:.0f} s"
+        f"Device: `{summary['device']}`"
+        + (" (EMULATED SDAA card: CPU numbers, never the card's)" if summary.get("device_emulated") else "")
+        + f" · wall time {summary['wall_seconds']:.0f} s"
         + (" · quick mode" if summary.get("quick") else ""),
         "",
         "| model | recipe | val top-1 (%) | training time (s) |",

@@ -87,6 +87,15 @@ def _gather_tokens(x: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index.expand(-1, -1, *x.shape[2:]))
 
 
+def on_cpu_kernels(t: torch.Tensor) -> bool:
+    """Whether ``t``'s operators run the CPU's kernels: a CPU tensor, or one on vitkit's emulated SDAA card.
+
+    The CPU's speed rule (``Attention.sdpa_on_cpu_with_bias``) then applies, and the emulated card computes
+    exactly what the CPU computes; a real card (``torch.sdaa.EMULATED`` absent) takes SDPA.
+    """
+    return t.is_cpu or (t.device.type == "sdaa" and bool(getattr(getattr(torch, "sdaa", None), "EMULATED", False)))
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with an optional relative position bias (Swin-style table).
 
@@ -146,7 +155,7 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         bias = self.rel_pos_bias(ids_keep)
-        if self.fused_attn and (bias is None or not q.is_cpu or self.sdpa_on_cpu_with_bias):
+        if self.fused_attn and (bias is None or not on_cpu_kernels(q) or self.sdpa_on_cpu_with_bias):
             x = F.scaled_dot_product_attention(
                 q,
                 k,
