@@ -72,7 +72,13 @@ def atomic_torch_save(obj, path: str | os.PathLike, what: str = "the checkpoint"
     import torch
 
     with atomic_path(path, what, tensor_bytes(obj)) as tmp:
-        torch.save(obj, tmp)
+        failed = None
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # keep the text only: the traceback holds torch's writer, whose open file
+            failed = str(e)  # would keep the space it took until the error is gone, and the free space we report
+        if failed is not None:
+            raise RuntimeError(failed)
 
 
 def tensor_bytes(obj) -> int:
