@@ -21,6 +21,7 @@ import io
 import pickle
 import re
 import struct
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -42,7 +43,7 @@ def _tensor_bytes_listed(head: bytes) -> Optional[int]:
     start = 30 + name_len + extra_len
     sizes: list[int] = []
 
-    class Stub:
+    class Stub(dict):  # stands for any object: accepts calls, items, appends and state, and keeps nothing
         def __init__(self, *args, **kwargs):
             pass
 
@@ -50,6 +51,15 @@ def _tensor_bytes_listed(head: bytes) -> Optional[int]:
             return Stub()
 
         def __setstate__(self, state):
+            pass
+
+        def __setitem__(self, key, value):
+            pass
+
+        def append(self, value):
+            pass
+
+        def extend(self, values):
             pass
 
     class Lister(pickle.Unpickler):
@@ -76,7 +86,9 @@ def _element_size(storage_type: Any) -> int:
 
     name = storage_type[1] if isinstance(storage_type, tuple) else getattr(storage_type, "__name__", "")
     try:
-        return torch.empty(0, dtype=getattr(torch, name).dtype).element_size()
+        with warnings.catch_warnings():  # (TypedStorage is deprecated; its dtype is all that is asked)
+            warnings.simplefilter("ignore")
+            return torch.empty(0, dtype=getattr(torch, name).dtype).element_size()
     except (AttributeError, TypeError):
         return 1  # UntypedStorage and ByteStorage count bytes
 
