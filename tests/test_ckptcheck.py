@@ -73,5 +73,6 @@ def test_foreign_files_and_formats(run, capsys, tmp_path):
     newer["format"] = "vitkit-train-" + str(int(CHECKPOINT_FORMAT.rsplit("-", 1)[1]) + 1)
     torch.save(newer, path)
     err = resume_error(run, capsys, path)
-    assert f"{path} was written by a newer kit (format '{newer['format']}'; this kit reads '{CHECKPOINT_FORMAT}')" in err
+    fmt = newer["format"]
+    assert f"{path} was written by a newer kit (format '{fmt}'; this kit reads '{CHECKPOINT_FORMAT}')" in err
     assert "start over with --overwrite" in err
