@@ -18,12 +18,19 @@ What a run leaves in ``runs/NAME/``::
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
     debugging/<bug>/            notebook 5's short alignment runs
     summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
+    workshop_progress.json      only while a run is unfinished: the notebooks it completed (:class:`ProgressRecord`)
 
 ``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
 ``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them, and
 checked (:func:`check_notebook_parameters`, as each notebook's first code cell checks them) before the
 first notebook runs. A :class:`UserError` raised inside a notebook (a bad setting, a busy run folder ...)
 ends the workshop with exit code 2 and one line naming the notebook, not papermill's traceback.
+
+An interrupted workshop (Ctrl-C, SIGKILL, a full disk, a failing notebook) rerun into the same folder goes on
+where it stopped (:class:`ProgressRecord`). Nothing it started outlives it (:mod:`kit.lifetime`): its kernels'
+process groups belong to a watchdog that kills them when the runner is gone, SIGKILL included, and each
+notebook's group is killed when the notebook ends. Ctrl-C stops the running kernel, releases the folder's
+lock and says in one line what finished (exit code 130).
 """
 
 from __future__ import annotations
