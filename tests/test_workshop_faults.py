@@ -21,7 +21,7 @@ from tests.test_lifetime import alive, gone_within
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the death signal is Linux's")]
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; uses Linux's death signal")]
 
 
 def descendants(pid: int) -> list[int]:
