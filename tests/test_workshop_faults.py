@@ -92,14 +92,18 @@ def test_killed_during_notebooks_3_and_5_then_rerun_completes_and_leaves_nothing
 
     first = Workshop(out, digits_dir)
 
-    def exercise_trains() -> bool:  # its `kit train` is running and has logged a step
-        return (any("resume_exercise" in cmdline(p) for p in descendants(first.proc.pid))
-                and (exercise / "metrics.jsonl").exists() and (exercise / "metrics.jsonl").stat().st_size > 0)
+    trainers: list[int] = []
 
-    first.wait_for(exercise_trains, "resume exercise training")
+    def exercise_started() -> bool:  # the exercise's `kit train` process exists
+        trainers[:] = [p for p in descendants(first.proc.pid) if "resume_exercise" in cmdline(p)]
+        return bool(trainers)
+
+    first.wait_for(exercise_started, "the resume exercise's kit train")
+    # it is training once it has opened its logs; the exercise kills it itself a few steps later: no time to lose
+    first.wait_for(lambda: (exercise / "train.log").exists() or not alive(trainers[0]), "its train.log")
+    assert alive(trainers[0]), "the exercise's run ended before the workshop could be killed"
     killed = first.kill_group()
-    trainers = [p for p in killed if "resume_exercise" in cmdline(p)]
-    assert trainers and len(killed) >= 3  # the kernel, the exercise's `kit train`, the watchdog (and its workers)
+    assert trainers[0] in killed and len(killed) >= 3  # the kernel, the exercise's `kit train`, the watchdog
     assert gone_within(killed) == [], [cmdline(p) for p in killed if alive(p)]
 
     second = Workshop(out, digits_dir)
