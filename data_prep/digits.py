@@ -83,7 +83,7 @@ def _complete(out: Path) -> bool:
 def _write(out: Path, size: int, digits) -> None:
     images, labels = digits.images, digits.target
     train_idx, val_idx = stratified_split(labels)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "the digits dataset") as tmp:
         for split, indices in (("train", train_idx), ("val", val_idx)):
             entries = []
             for k, i in enumerate(indices, start=1):

@@ -56,6 +56,7 @@ from tqdm.auto import tqdm
 
 from data_prep.layout import list_classes, write_meta
 from data_prep.pool import cpu_count, imap_unordered
+from kit import diskfull
 from kit.annotations import read_words
 from kit.atomic import atomic_dir
 from kit.errors import UserError
@@ -230,7 +231,16 @@ def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dst: Path) -> No
 
 
 def extract_class(entry: ClassTar, archive: Path, work_dir: Path) -> int:
-    """Extract one class into ``work_dir/.<wnid>.tmp``, then rename it ``work_dir/<wnid>``. Returns images."""
+    """Extract one class into ``work_dir/.<wnid>.tmp``, then rename it ``work_dir/<wnid>``. Returns images.
+
+    A full disk says so in one line (the classes already extracted stay; a rerun goes on from them)."""
+    with diskfull.writing(f"the images of class {entry.wnid}", work_dir / entry.wnid, entry.size,
+                          intact="the classes extracted before it are complete and kept; free space and rerun "
+                                 "the same command to go on from them"):
+        return _extract_class(entry, archive, work_dir)
+
+
+def _extract_class(entry: ClassTar, archive: Path, work_dir: Path) -> int:
     tmp = work_dir / f".{entry.wnid}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -287,7 +297,8 @@ def build_val(archive: Path, labels: ValLabels, out: Path) -> bool:
     for leftover in out.glob(".val.tmp-*"):  # from a run that was killed
         shutil.rmtree(leftover)
     n = 0
-    with atomic_dir(final) as tmp, tqdm(total=len(labels.wnid_of), unit="img", desc="val") as bar:
+    needed, total = archive.stat().st_size, len(labels.wnid_of)
+    with atomic_dir(final, "the validation images", needed) as tmp, tqdm(total=total, unit="img", desc="val") as bar:
         made = set()
         try:
             with tarfile.open(archive, "r|", bufsize=BUFSIZE) as tar:
@@ -361,6 +372,18 @@ def official_md5s(train_tar: Path | None, val_tar: Path | None, val_labels: Path
 # ------------------------------------------------------------------------------------------ API
 
 
+def images_bytes(out: Path, train_tar: Path | None, val_tar: Path | None) -> int:
+    """About what the splits still to build will take: the size of their archives (JPEGs are stored, not
+    compressed, in them), less the train classes a previous run already extracted."""
+    needed = 0
+    if train_tar is not None and not (out / "train").is_dir():
+        done = set(list_classes(out / PARTIAL)) if (out / PARTIAL).is_dir() else set()
+        needed += sum(e.size for e in index_train_archive(train_tar) if e.wnid not in done)
+    if val_tar is not None and not (out / "val").is_dir():
+        needed += val_tar.stat().st_size
+    return max(needed, 0)
+
+
 def prepare_imagenet(
     out: str | Path,
     train_tar: str | Path | None = None,
@@ -387,6 +410,7 @@ def prepare_imagenet(
     labels = read_val_labels(val_labels) if val_tar is not None else None  # fail early, before hours of train
     with hold_run_folder(out, "python -m data_prep imagenet"):
         out.mkdir(parents=True, exist_ok=True)
+        diskfull.warn_if_short(out, images_bytes(out, train_tar, val_tar), "the images still to extract")
         if train_tar is not None:
             build_train(train_tar, out, workers)
         if val_tar is not None:

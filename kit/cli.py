@@ -8,7 +8,8 @@ Every sub-command lives in its own module, which provides two functions::
 and is listed once in :data:`COMMANDS`. Only the module of the command being run is imported, so
 a broken or slow module cannot get in the way of the others.
 A :class:`kit.errors.UserError` becomes ``kit <command>: error: <message>`` and exit code 2, and so does a
-flag argparse refuses (:class:`OneLineParser`): one line, no traceback, no usage block.
+flag argparse refuses (:class:`OneLineParser`): one line, no traceback, no usage block. So does a full disk
+that no writer named itself (:mod:`kit.diskfull`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ def run_commands(
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - a full disk a writer did not name itself: still one line
+        from kit.diskfull import disk_full, is_out_of_space
+
+        filename = getattr(e, "filename", None)
+        if filename is None or not is_out_of_space(e, filename):
+            raise
+        print(f"{prog} {args.command}: error: {disk_full('a file', filename)}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

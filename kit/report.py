@@ -40,7 +40,7 @@ def render_notebook(executed: Path, target: Path) -> None:
 
     nb = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    atomic_write_text(target, body)
+    atomic_write_text(target, body, what="the notebook's web page")
 
 
 def _verdict(passed) -> str:
@@ -134,5 +134,5 @@ def write_report(out: str | Path, summary: dict) -> Path:
         if executed.exists():
             render_notebook(executed, executed.with_suffix(".html"))
     path = out / "index.html"
-    atomic_write_text(path, report_html(summary, out))
+    atomic_write_text(path, report_html(summary, out), what="the run report")
     return path

@@ -15,10 +15,13 @@
     so it never repeats across epochs; for the usual one-epoch 100-iteration alignment run it is the
     same number DeiT's loop prints.
 
-Both files are written by rank 0 only and flushed after every line, so a killed run loses at most
-the line being written. A checkpoint records the byte length of both files at the moment it is
+Both files are written by rank 0 only, unbuffered (each line goes out when it is written), so a
+killed run loses at most the line being written. A checkpoint records the byte length of both files at the moment it is
 saved; resuming cuts the files back to those lengths, which drops exactly the lines of the steps
 that the checkpoint does not contain (and any half-written last line).
+
+A full disk stops the run with one line (:class:`kit.diskfull.DiskFull`, exit 2) and the file is cut back to
+its last complete line first, so ``metrics.jsonl`` stays valid JSON lines whatever the disk does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Mapping, Optional
+
+from kit.diskfull import disk_full, is_out_of_space
 
 METRICS = "metrics.jsonl"
 TRAIN_LOG = "train.log"
@@ -62,7 +67,7 @@ class RunLog:
     ):
         self.out_dir = Path(out_dir)
         self.enabled = enabled
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, IO[bytes]] = {}  # unbuffered: a line is on its way to disk when _write returns
         if not enabled:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,16 +75,25 @@ class RunLog:
             path = self.out_dir / name
             if resume_offsets is not None:
                 _cut_back(path, int(resume_offsets.get(name, 0)))
-                self._files[name] = open(path, "a", encoding="utf-8")
+                self._files[name] = open(path, "ab", buffering=0)
             else:
-                self._files[name] = open(path, "w", encoding="utf-8")
+                self._files[name] = open(path, "wb", buffering=0)
 
     # -- writing ---------------------------------------------------------------------------------
     def _write(self, name: str, line: str) -> None:
         if self.enabled:
             f = self._files[name]
-            f.write(line + "\n")
-            f.flush()
+            data = (line + "\n").encode("utf-8")
+            complete = os.fstat(f.fileno()).st_size  # where the last complete line ends
+            try:
+                while data:
+                    data = data[f.write(data):]
+            except OSError as e:
+                if not is_out_of_space(e):
+                    raise
+                os.truncate(f.fileno(), complete)  # no half line (truncating frees space: it cannot fail for it)
+                raise disk_full(f"the run's log {name}", self.out_dir / name, len(line) + 1,
+                                intact=f"{name} holds every line up to the one that did not fit") from None
 
     def info(self, text: str) -> None:
         """A free-text line in train.log (the preamble, validation results, notes)."""

@@ -74,8 +74,8 @@ from timm.utils import ModelEmaV3, reduce_tensor
 from tqdm.auto import tqdm
 
 import kit
-from kit import data, device, models, perturb, recipes, seeding
-from kit.atomic import atomic_torch_save, atomic_write_text
+from kit import ckptcheck, data, device, diskfull, models, perturb, recipes, seeding
+from kit.atomic import atomic_torch_save, atomic_write_text, tensor_bytes
 from kit.errors import UserError
 from kit.runlock import hold_run_folder
 from kit.runlog import RunLog
@@ -315,9 +315,8 @@ def load_training_state(path: Path) -> dict:
             f"nothing to resume: {path} does not exist (no checkpoint was saved yet); run without --resume"
         ) from None
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise UserError(f"cannot load checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{path} is not a vitkit training checkpoint (written by `kit train`), so it cannot be resumed")
+        raise UserError(f"{ckptcheck.unreadable(path, e)}; {ckptcheck.way_on(path)}") from None
+    ckptcheck.check_training_state(ckpt, path, CHECKPOINT_FORMAT)
     return ckpt
 
 
@@ -383,6 +382,25 @@ def _starting_point(run: Mapping, out: Path, main: bool) -> tuple[Optional[dict]
             for stale in ("last.pth", "best.pth"):
                 (out / stale).unlink(missing_ok=True)
     return None, None
+
+
+def checkpoints_bytes(parts: Parts, cfg: Mapping) -> int:
+    """About what a run's checkpoints take on disk at their peak: last.pth and the new copy being written beside
+    it (weights, EMA, the optimizer's state), and best.pth (weights, EMA). Known once the model is built."""
+    weights = tensor_bytes(parts.model.state_dict())
+    if parts.ema is not None:
+        weights *= 2
+    params = tensor_bytes(parts.params)
+    moments = 2 if any(k in str(cfg["optimizer"]["opt"]).lower() for k in ("adam", "lamb", "lion")) else 1
+    return 2 * (weights + moments * params) + weights
+
+
+def _what_is_intact(out: Path, saved_step: Optional[int]) -> str:
+    """The last part of a full disk's line in ``kit train``: the checkpoint to resume from, and how."""
+    if saved_step is None:
+        return "no checkpoint was saved yet; free space and run it again (with --overwrite)"
+    return (f"the checkpoint of step {saved_step} ({out / 'last.pth'}) is intact; "
+            "free space and rerun with --resume")
 
 
 def _environment(dev: device.Device, world: int) -> dict:
@@ -654,7 +672,8 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
     derived = _derived(cfg, parts, plan, loaders, num_classes, world, pos if ckpt is not None else None)
     if main:
         config_json = {"recipe": cfg, "derived": derived, "environment": _environment(dev, world)}
-        atomic_write_text(out / "config.json", json.dumps(config_json, indent=2, default=str) + "\n")
+        atomic_write_text(out / "config.json", json.dumps(config_json, indent=2, default=str) + "\n",
+                          "the run's config")
 
     def say(text: str) -> None:
         if main:
@@ -673,6 +692,9 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
                 "it will not repeat the original run"
             )
     _log_start(say, cfg, parts, plan, loaders, dev, world, derived)
+    if main:
+        diskfull.warn_if_short(out, checkpoints_bytes(parts, cfg), "this run's checkpoints (last.pth beside the "
+                               "copy that replaces it, and best.pth)", say)
 
     # -- what the loop calls -----------------------------------------------------------------------
     def save_checkpoint(at: Position) -> None:
@@ -796,6 +818,8 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
                     note_skipped,
                 )
             save_checkpoint(Position(epoch + 1, 0, progress.step))
+    except diskfull.DiskFull as e:
+        raise e.with_intact(_what_is_intact(out, progress.saved_step)) from None
     except data.SampleError as e:
         raise type(e)(
             f"{e}. Training stopped at step {progress.step}; last checkpoint: {last_checkpoint()} "
@@ -861,7 +885,7 @@ def validate_and_keep_best(
                 "step": step,
                 "acc1": progress.best_acc1,
             }
-            atomic_torch_save(best, out / "best.pth")
+            atomic_torch_save(best, out / "best.pth", "the best checkpoint")
 
 
 # ---------------------------------------------------------------------------------------------

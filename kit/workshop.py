@@ -18,23 +18,33 @@ What a run leaves in ``runs/NAME/``::
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
     debugging/<bug>/            notebook 5's short alignment runs
     summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
+    workshop_progress.json      only while a run is unfinished: the notebooks it completed (:class:`ProgressRecord`)
 
 ``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
 ``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them, and
 checked (:func:`check_notebook_parameters`, as each notebook's first code cell checks them) before the
 first notebook runs. A :class:`UserError` raised inside a notebook (a bad setting, a busy run folder ...)
 ends the workshop with exit code 2 and one line naming the notebook, not papermill's traceback.
+
+An interrupted workshop (Ctrl-C, SIGKILL, a full disk, a failing notebook) rerun into the same folder goes on
+where it stopped (:class:`ProgressRecord`). Nothing it started outlives it (:mod:`kit.lifetime`): its kernels'
+process groups belong to a watchdog that kills them when the runner is gone, SIGKILL included, and each
+notebook's group is killed when the notebook ends. Ctrl-C stops the running kernel, releases the folder's
+lock and says in one line what finished (exit code 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
+from kit import diskfull, lifetime
 from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
 from kit.report import write_report
@@ -309,36 +319,116 @@ def run_workshop(
     params = {"device": device, "quick": bool(quick), "data_dir": str(data), "out_dir": str(out), "interactive": False}
     params.update(parameters or {})
     check_notebook_parameters(params)  # (--device too) before the run folder is made
-    with hold_run_folder(out, "kit workshop"):
+    with hold_run_folder(out, "kit workshop"), lifetime.watchdog() as guard, _interrupted_by_sigterm():
         (out / "notebooks").mkdir(parents=True, exist_ok=True)
+        record = ProgressRecord(out, params, log)
         timings = []
         for name in notebooks:
+            if (earlier := record.finished(name)) is not None:
+                log(f"[workshop] {name} finished in the interrupted run ({earlier['seconds']:.1f} s): not rerun")
+                timings.append(earlier)
+                continue
             log(f"[workshop] {name} ...")
             t0 = time.perf_counter()
             target = out / "notebooks" / name
             try:
                 # shutdown_kernel="immediate": the last cell has finished and every file is written; a graceful
                 # shutdown only waits 1.5-3 s per notebook for a kernel with torch loaded to finalise (13 s a run).
+                # The kernel's process group belongs to `guard` (kit.lifetime): nothing it starts outlives the run.
                 papermill.execute_notebook(str(src / name), str(target), cwd=str(src), progress_bar=False,
                                            parameters={k: v for k, v in params.items() if k in declared[name]},
-                                           kernel_name="python3", shutdown_kernel="immediate")
+                                           kernel_name="python3", shutdown_kernel="immediate",
+                                           kernel_manager_class=lifetime.tied_kernel_manager(guard))
             except papermill.PapermillExecutionError as e:
                 message = user_error_in(e)
                 if message is not None:  # a setting the user can fix: one line, exit code 2
                     raise UserError(f"notebook {name}: {message}") from None
                 raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                                      f"(executed notebook: {target})") from None
+            except KeyboardInterrupt:
+                guard.release()  # the kernel and whatever its cells started, before the lock goes
+                raise WorkshopInterrupted(f"interrupted in {name}; {record.describe()}") from None
+            except Exception as e:  # noqa: BLE001 - papermill writing the executed notebook onto a full disk
+                if not diskfull.is_out_of_space(e, target):
+                    raise
+                raise diskfull.disk_full("the executed notebook", target, intact=record.describe()) from None
+            finally:
+                guard.release()
             timings.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 2)})
+            record.done(timings[-1])
             log(f"[workshop] {name} done in {timings[-1]['seconds']:.1f} s")
         summary = summarise(out, time.perf_counter() - start, timings) | {"parameters": params}
         save_json(out, "summary", summary)
-        atomic_write_text(out / "summary.md", summary_markdown(summary, out))
+        atomic_write_text(out / "summary.md", summary_markdown(summary, out), what="the workshop summary")
         write_report(out, summary)
+        record.clear()
     return summary
 
 
 class WorkshopFailed(Exception):
     """A notebook raised: not a user error, but not a kit traceback either; exit code 1."""
+
+
+class WorkshopInterrupted(Exception):
+    """Ctrl-C (or SIGTERM): the running notebook's kernel is stopped, the folder released; exit code 130."""
+
+
+@contextlib.contextmanager
+def _interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, a closing session) ends the workshop as Ctrl-C does: cleanly, in one line."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ProgressRecord:
+    """``workshop_progress.json``: the notebooks an unfinished workshop completed, and the parameters they had.
+
+    A workshop into a folder that holds an interrupted run (killed, Ctrl-C, a full disk, a failing notebook)
+    goes on where it stopped: the notebooks it finished are not rerun, and the one it was in starts again from
+    its first cell (the notebooks rewrite what they make). With other parameters than the record's, it starts
+    over. A workshop that completes removes the record, so the next one into the folder runs everything again.
+    """
+
+    NAME = "workshop_progress.json"
+
+    def __init__(self, out: Path, params: dict, log: Callable[[str], None]):
+        self.path, self.params = out / self.NAME, json.loads(json.dumps(params, default=str))
+        self.entries: list[dict] = []
+        try:
+            earlier = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if earlier.get("parameters") != self.params:
+            log(f"[workshop] {out} holds an interrupted run with other parameters: starting over")
+            return
+        self.entries = [e for e in earlier.get("finished", []) if isinstance(e, dict) and "notebook" in e]
+        if self.entries:
+            log(f"[workshop] {out} holds an interrupted run: going on after {self.entries[-1]['notebook']} "
+                f"({len(self.entries)} notebook(s) finished, recorded in {self.path.name})")
+
+    def finished(self, name: str) -> Optional[dict]:
+        return next((e for e in self.entries if e["notebook"] == name), None)
+
+    def done(self, timing: dict) -> None:
+        self.entries.append(timing)
+        save_json(self.path.parent, self.path.stem, {"parameters": self.params, "finished": self.entries})
+
+    def describe(self) -> str:
+        names = ", ".join(e["notebook"] for e in self.entries) or "none"
+        return f"finished: {names}; the same command goes on from there"
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = None) -> dict:
@@ -417,6 +507,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from kit.device import resolve
 
     parameters = {name: parse_parameter(value) for name, value in args.parameters}
@@ -427,6 +519,9 @@ def run(args: argparse.Namespace) -> int:
     except WorkshopFailed as e:
         print(f"kit workshop: {e}")
         return 1
+    except WorkshopInterrupted as e:
+        print(f"kit workshop: {e}", file=sys.stderr)
+        return 130
     print(summary_markdown(summary, Path(args.out)))
     print(f"Results: {Path(args.out) / 'summary.md'}; the report to open in a browser: {Path(args.out) / 'index.html'}")
     return 0  # a failed loss-curve verdict is a result of the workshop, reported above, not an error

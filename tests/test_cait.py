@@ -150,7 +150,7 @@ def test_pretrained_without_file_never_downloads():
     "content, match",
     [
         (None, "no such checkpoint file"),
-        (b"not a checkpoint", "cannot be read as a PyTorch checkpoint"),
+        (b"not a checkpoint", "is not a PyTorch checkpoint"),
         ({"net": {"w": torch.zeros(1)}, "epoch": 3}, "found no state dict .*'net', 'epoch'"),
         ([torch.zeros(1)], "holds a list"),
     ],

@@ -217,3 +217,42 @@ def test_report_links_every_notebook_page_and_figure(tmp_path, monkeypatch):
     assert "m&lt;1&gt;" in text and "0.5000" in text and 'class="fail"' in text and 'class="pass"' in text
     for name in workshop.NOTEBOOKS:
         assert "<html" in (out / "notebooks" / name).with_suffix(".html").read_text()[:500].lower()
+
+
+def test_an_interrupted_workshop_goes_on_where_it_stopped(tmp_path, monkeypatch):
+    """Papermill replaced: Ctrl-C in notebook 3 says what finished; the same run again skips notebooks 0-2 and
+    says so; other parameters start over; a completed run leaves no record."""
+    import papermill
+
+    ran, interrupt = [], {"03_training.ipynb"}
+
+    def execute(src, target, parameters, **kwargs):
+        assert "kernel_manager_class" in kwargs  # the kernel's process group belongs to the run's watchdog
+        if Path(src).name in interrupt:
+            raise KeyboardInterrupt
+        ran.append(Path(src).name)
+        Path(target).write_text(Path(src).read_text())
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    out, lines = tmp_path / "w", []
+    with pytest.raises(workshop.WorkshopInterrupted) as info:
+        workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
+    assert str(info.value) == ("interrupted in 03_training.ipynb; finished: 00_setup_and_devices.ipynb, "
+                               "01_dataset_prep.ipynb, 02_model_anatomy.ipynb; the same command goes on from there")
+    assert ran == list(workshop.NOTEBOOKS[:3])
+
+    ran.clear(), interrupt.clear()
+    summary = workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
+    assert ran == list(workshop.NOTEBOOKS[3:])
+    assert [f"[workshop] {name} finished in the interrupted run" in "\n".join(lines) for name in
+            workshop.NOTEBOOKS[:3]] == [True] * 3
+    assert [n["notebook"] for n in summary["notebooks"]] == list(workshop.NOTEBOOKS)
+    assert not (out / workshop.ProgressRecord.NAME).exists()
+
+    ran.clear(), interrupt.add("01_dataset_prep.ipynb")
+    with pytest.raises(workshop.WorkshopInterrupted):
+        workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
+    ran.clear(), interrupt.clear(), lines.clear()
+    workshop.run_workshop(out, device="cpu", quick=False, data=tmp_path / "d", log=lines.append)
+    assert ran == list(workshop.NOTEBOOKS) and "holds an interrupted run with other parameters: starting over" in \
+        "\n".join(lines)

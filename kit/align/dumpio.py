@@ -36,7 +36,7 @@ def write_dump(out: str | Path, index: dict, tensors: dict[str, torch.Tensor]) -
 
     dump_id = uuid.uuid4().hex
     index = {"format": FORMAT, "format_version": FORMAT_VERSION, "dump_id": dump_id, **index}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "the align dump", needed=sum(t.numel() * t.element_size() for t in tensors.values())) as tmp:
         (tmp / INDEX).write_text(json.dumps(index, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         save_file(tensors, str(tmp / TENSORS), metadata={"format": FORMAT, "dump_id": dump_id})
     return Path(out)

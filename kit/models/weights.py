@@ -100,8 +100,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with _deit_args_allowed():
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file; all mean the same)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise UserError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {first_line})") from e
+        from kit.ckptcheck import unreadable
+
+        raise UserError(unreadable(path, e)) from e
     return unwrap_state_dict(obj, str(path))
 
 
