@@ -21,7 +21,7 @@ __all__ = [
     "is_available", "device_count", "current_device", "set_device", "device", "synchronize", "get_device_name",
     "get_device_properties", "get_device_capability", "is_bf16_supported", "is_initialized", "init",
     "manual_seed", "manual_seed_all", "seed", "seed_all", "initial_seed", "get_rng_state", "set_rng_state",
-    "get_rng_state_all", "set_rng_state_all", "Stream", "Event", "stream", "current_stream", "default_stream",
+    "get_rng_state_all", "set_rng_state_all", "Stream", "Event", "stream", "current_stream", "default_stream", "is_current_stream_capturing",
     "empty_cache", "memory_allocated", "max_memory_allocated", "reset_max_memory_allocated", "memory_reserved",
     "max_memory_reserved", "memory_stats", "reset_peak_memory_stats", "get_amp_supported_dtype",
     "is_autocast_enabled", "set_autocast_enabled", "get_autocast_dtype", "set_autocast_dtype", "amp", "EMULATED",
@@ -175,7 +175,18 @@ def set_rng_state_all(states: list) -> None:
 
 # -- streams and events ----------------------------------------------------------------------------------
 
-class Stream:
+# torch 2.2's dynamo asserts that a device module's Stream and Event derive from its abstract bases (it checks
+# torch.cuda's, which cuda_migrate points here); later torch has torch.Stream/torch.Event and asks no such thing.
+if hasattr(torch, "Event"):
+    _STREAM_BASES: tuple = ()
+    _EVENT_BASES: tuple = ()
+else:
+    from torch._streambase import _EventBase, _StreamBase
+
+    _STREAM_BASES, _EVENT_BASES = (_StreamBase,), (_EventBase,)
+
+
+class Stream(*_STREAM_BASES):
     """A card's stream. Work is never queued on the emulator, so every stream is always idle."""
 
     def __init__(self, device: Device = None, priority: int = 0, **kwargs: Any):
@@ -206,7 +217,7 @@ class Stream:
         return hash(("sdaa-stream", self.device))
 
 
-class Event:
+class Event(*_EVENT_BASES):
     """A card's event; with ``enable_timing`` it measures host time, which is the card's time here."""
 
     def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False):
@@ -236,6 +247,11 @@ class Event:
 
 
 _DEFAULT_STREAMS: dict = {}
+
+
+def is_current_stream_capturing() -> bool:
+    """No graph capture on the emulator (torch's optimizers ask torch.cuda this, which cuda_migrate points here)."""
+    return False
 
 
 def default_stream(dev: Device = None) -> Stream:
