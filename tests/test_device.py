@@ -60,6 +60,9 @@ class Recorder:
     def get_device_name(self, i=0):
         return "TECO_AICARD_01"
 
+    def get_device_properties(self, i=0):
+        return types.SimpleNamespace(total_memory=15296 * 2**20)
+
     def is_bf16_supported(self):
         return self.bf16
 
@@ -306,3 +309,42 @@ def test_fused_optimizer_false_when_the_probe_step_fails(monkeypatch, no_sdaa):
 
     monkeypatch.setattr(torch.optim, "AdamW", NoFused)
     assert resolve("cpu").fused_optimizer() is False
+
+
+# -- an emulated card (vitkit's emulator/): usable when asked for, never chosen by auto, always said ---------
+
+
+@pytest.fixture
+def emulated_sdaa(fake_sdaa):
+    fake_sdaa.EMULATED = True  # what the emulator's torch.sdaa carries and Tecorigin's does not
+    return fake_sdaa
+
+
+def test_auto_never_picks_an_emulated_card_but_sdaa_gets_it(emulated_sdaa, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod, "mps_available", lambda: False)
+    assert device_mod.available_types() == ["cpu", "sdaa"]
+    auto = resolve("auto")
+    assert auto.type == "cpu" and "never picked by auto" in auto.reason
+    card = resolve("sdaa")
+    assert card.emulated and card.describe()["emulated"] is True
+    assert not resolve("cpu").emulated
+
+
+def test_a_real_card_is_not_emulated(fake_sdaa):
+    dev = resolve("auto")
+    assert dev.type == "sdaa" and not dev.emulated and dev.describe()["emulated"] is False
+
+
+def test_amp_on_an_emulated_card_names_its_half_type(emulated_sdaa):
+    policy = resolve("sdaa").amp_policy("auto")
+    assert policy.enabled and policy.use_scaler and policy.dtype == torch.float16
+    assert policy.describe().startswith("autocast fp16 + grad scaler") and "emulated" in policy.describe()
+
+
+def test_a_lacking_operator_error_becomes_its_first_line():
+    error = RuntimeError("The operator 'aten::median' is not implemented on the SDAA device (emulated card: ...). "
+                         "Set TORCH_SDAA_RUNTIME_AUTOFALLBACK=1 to run it on the CPU.\nException raised from ...")
+    assert device_mod.lacking_operator(error).startswith("The operator 'aten::median'")
+    assert "\n" not in device_mod.lacking_operator(error)
+    assert device_mod.lacking_operator(RuntimeError("shape mismatch")) is None
