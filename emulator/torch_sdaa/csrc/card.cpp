@@ -810,7 +810,7 @@ void set_amp_dtype(const at::Tensor& like) {
 // Operators with both a CPU kernel and a CompositeExplicitAutograd one (native_layer_norm, for one) would run
 // the composite decomposition on a new backend, which rounds differently from the CPU kernel. The card routes
 // them to the fallback instead, so that it computes what the CPU computes. Done once, after torch has loaded.
-std::unique_ptr<torch::Library> g_routed;
+std::unique_ptr<torch::Library> g_routed, g_c10d_autograd;
 int route_composites_to_cpu() {
   g_routed = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1, __FILE__,
                                               __LINE__);
@@ -827,6 +827,21 @@ int route_composites_to_cpu() {
     std::string short_name = name.name.substr(6) + (name.overload_name.empty() ? "" : "." + name.overload_name);
     g_routed->impl(short_name.c_str(), torch::CppFunction::makeFromBoxedFunction<&card_fallback>());
     ++routed;
+  }
+  // torch 2.2 registers the collectives (c10d::allgather_ and friends) for CPU, CUDA and PrivateUse1 but not
+  // for PrivateUse1's autograd key, so DDP on the card stops there; collectives have no autograd of their own:
+  // fall through, as the other devices do.
+  g_c10d_autograd = std::make_unique<torch::Library>(torch::Library::IMPL, "c10d",
+                                                     c10::DispatchKey::AutogradPrivateUse1, __FILE__, __LINE__);
+  for (const auto& name : c10::Dispatcher::singleton().getAllOpNames()) {
+    if (name.name.rfind("c10d::", 0) != 0) continue;
+    auto op = c10::Dispatcher::singleton().findOp(name);
+    if (!op.has_value() || !op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1) ||
+        op->hasComputedKernelForDispatchKey(c10::DispatchKey::AutogradPrivateUse1)) {
+      continue;
+    }
+    std::string short_name = name.name.substr(6) + (name.overload_name.empty() ? "" : "." + name.overload_name);
+    g_c10d_autograd->impl(short_name.c_str(), torch::CppFunction::makeFallthrough());
   }
   return routed;
 }
