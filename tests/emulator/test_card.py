@@ -171,3 +171,13 @@ def test_it_refuses_to_load_beside_a_real_torch_sdaa(tmp_path):
     out = _python("import torch_sdaa", PYTHONPATH=os.pathsep.join([here, str(tmp_path / "vendor")]))
     assert out.returncode != 0
     assert f"a real torch_sdaa is installed at {real}" in out.stderr and "pip uninstall vitkit-sdaa-emulator" in out.stderr
+
+
+def test_no_compiler_is_one_clear_line(monkeypatch):
+    from torch_sdaa import _build
+
+    monkeypatch.setenv("CXX", "no-such-c++")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(_build.BuildError, match=r"no C\+\+ compiler was found .*apt-get install g\+\+") as caught:
+        _build._compiler()
+    assert "\n" not in str(caught.value)
