@@ -169,7 +169,8 @@ test-emulator-stacks: test-emulator
 	  py=$$(FLOOR_PYTHON='$(FLOOR_PYTHON)' FLOOR_TORCH=$$1 FLOOR_TORCHVISION=$$2 FLOOR_NUMPY='$(FLOOR_NUMPY)' \
 	    FLOOR_ENV=$$3 .ci/floor-env.sh) || exit 1; \
 	  echo "$(MAKE) test-emulator KIT_PYTHON=$$py KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'"; \
-	  $(MAKE) test-emulator KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)' || exit 1; \
+	  $(MAKE) test-emulator KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)' ARGS='-m "not workshop"' \
+	    || exit 1; \
 	done
 
 clean:

@@ -24,7 +24,8 @@ def report(amp: str = "auto") -> list[tuple[str, str]]:
 
         rows.append(("torch_sdaa", getattr(torch_sdaa, "__version__", "importable")))
         if sdaa_emulated():
-            rows.append(("SDAA cards", f"{torch.sdaa.device_count()} EMULATED (vitkit's emulator: the CPU does the work; "
+            count = torch.sdaa.device_count()
+            rows.append(("SDAA cards", f"{count} EMULATED (vitkit's emulator: the CPU does the work; "
                                        "its numbers are CPU numbers, never the card's; auto never picks it)"))
     except Exception as e:  # noqa: BLE001 - any import failure means "not usable"
         rows.append(("torch_sdaa", f"not importable ({type(e).__name__})"))

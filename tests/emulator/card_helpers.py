@@ -12,7 +12,8 @@ from pathlib import Path
 __all__ = ["run_kit", "step_losses", "records", "stderr_lines"]
 
 
-def run_kit(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_kit(*args: str, env: dict | None = None, cwd: Path | None = None,
+            timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python -m kit ARGS`` (the learner's command) and return the finished process."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, env=full_env,

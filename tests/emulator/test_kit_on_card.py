@@ -14,7 +14,6 @@ import json
 
 import pytest
 import torch
-
 from card_helpers import records, run_kit, stderr_lines, step_losses
 
 pytestmark = pytest.mark.slow
@@ -123,7 +122,8 @@ def test_kit_align_sees_the_card_aligned_in_fp32_and_within_tolerance_with_amp(d
 
 def test_a_card_that_is_not_there_is_one_line_exit_2_and_nothing_written(digits, tmp_path):
     out = tmp_path / "run"
-    proc = run_kit("train", "--recipe", "workshop_hivit", "--data", str(digits), "--out", str(out), "--device", "sdaa:5")
+    proc = run_kit("train", "--recipe", "workshop_hivit", "--data", str(digits), "--out", str(out),
+                   "--device", "sdaa:5")
     assert proc.returncode == 2 and not out.exists()
     lines = stderr_lines(proc)
     assert len(lines) == 1 and "sdaa:5" in lines[0] and "2 sdaa device(s)" in lines[0]

@@ -91,7 +91,8 @@ _CUDA_NAMES = ("is_available", "device_count", "current_device", "set_device", "
                "get_device_name", "get_device_properties", "get_device_capability", "is_bf16_supported",
                "manual_seed", "manual_seed_all", "seed", "seed_all", "initial_seed", "get_rng_state",
                "set_rng_state", "get_rng_state_all", "set_rng_state_all", "Stream", "Event", "stream",
-               "current_stream", "default_stream", "is_current_stream_capturing", "empty_cache", "memory_allocated", "max_memory_allocated",
+               "current_stream", "default_stream", "is_current_stream_capturing", "empty_cache", "memory_allocated",
+               "max_memory_allocated",
                "reset_max_memory_allocated", "memory_reserved", "max_memory_reserved", "memory_stats",
                "reset_peak_memory_stats", "is_initialized", "init")
 
