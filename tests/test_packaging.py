@@ -97,12 +97,13 @@ def test_user_error_is_exit_2_without_traceback():
 
 def test_makefile_has_the_documented_targets():
     text = (ROOT / "Makefile").read_text()
-    for target in ("setup", "run", "test", "test-floor", "lab", "test-browser"):
+    for target in ("setup", "run", "test", "test-floor", "lab", "test-browser", "setup-emulator", "test-emulator",
+                   "test-emulator-stacks"):
         assert re.search(rf"^{target}:", text, re.M), target
     assert "KIT_PYTHON" in text and "python3 -m venv" in text.replace("$(PYTHON3)", "python3")
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make ")]
-    # the suite; the notebooks in a real browser; the same suite on the SDAA floor
-    assert ci == ["make test", "make test-browser", "make test-floor"], ci
+    # the suite; the notebooks in a real browser; the same suite on the SDAA floor; the emulated card on every stack
+    assert ci == ["make test", "make test-browser", "make test-floor", "make test-emulator-stacks"], ci
 
 
 def test_make_setup_installs_jupyterlab_and_make_lab_installs_nothing():
