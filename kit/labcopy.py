@@ -88,7 +88,11 @@ def merge_one(lab: Path, src: Path, name: str) -> tuple[str, list[str]]:
     read = lambda text: nbformat.reads(text, as_version=4)  # noqa: E731
     local_text = target.read_text(encoding="utf-8")
     merged, decisions = merge_notebooks(read(base_text), read(local_text), read(remote_text), _merge_args())
-    backup = lab / BACKUP / f"{Path(name).stem}.{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 1
+    backup = lab / BACKUP / f"{Path(name).stem}.{stamp}.ipynb"
+    while backup.exists():  # two merges in one second: never overwrite an earlier backup
+        n += 1
+        backup = lab / BACKUP / f"{Path(name).stem}.{stamp}-{n}.ipynb"
     backup.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(target, backup)  # the copy as the learner left it, before anything is rewritten
     atomic_write_text(target, nbformat.writes(merged), what="your merged copy of the notebook")

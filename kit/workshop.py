@@ -523,13 +523,13 @@ def run(args: argparse.Namespace) -> int:
 
     parameters = {name: parse_parameter(value) for name, value in args.parameters}
     check_parameters(parameters, declared_parameters())  # before anything runs: exit 2 naming the name
+    if args.jobs != 1 and not args.sweep:
+        raise UserError("--jobs: only with --sweep (one workshop runs its notebooks in order)")
+    resolve(str(parameters.get("device", args.device)))  # fail early, with the shim's message, on a missing device
     if args.sweep:
         from kit import sweep
 
         return sweep.run(args, parameters)
-    if args.jobs != 1:
-        raise UserError("--jobs: only with --sweep (one workshop runs its notebooks in order)")
-    resolve(str(parameters.get("device", args.device)))  # fail early, with the shim's message, on a missing device
     try:
         summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data, parameters=parameters)
     except WorkshopFailed as e:

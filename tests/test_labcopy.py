@@ -136,3 +136,28 @@ def test_make_lab_and_lab_update_go_through_kit_labcopy():
     lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", text, re.M).group(1)
     update = re.search(r"^lab-update:.*\n((?:\t.*\n)+)", text, re.M).group(1)
     assert "-m kit.labcopy copy $(LAB_DIR)" in lab and "-m kit.labcopy update $(LAB_DIR)" in update
+
+
+def test_a_copy_without_a_record_is_named_and_left_alone(room):
+    src, lab = room
+    (lab / labcopy.UPSTREAM / "00_lesson.ipynb").unlink()  # a copy made before copies were recorded
+    learner_works(lab)
+    before = (lab / "00_lesson.ipynb").read_text()
+    lines = []
+    labcopy.copy(lab, src, lines.append)
+    assert len(lines) == 1 and "cannot be merged" in lines[0]
+    assert labcopy.update(lab, src, lines.append) == {} and "no record" in lines[-1]
+    assert (lab / "00_lesson.ipynb").read_text() == before and not (lab / labcopy.BACKUP).exists()
+
+
+def test_two_merges_in_one_second_keep_both_backups(room, monkeypatch):
+    src, lab = room
+    monkeypatch.setattr(labcopy.time, "strftime", lambda fmt: "20260101-000000")
+    for text in ("first fix", "second fix"):
+        learner_works(lab)
+        fixed = read(src / "00_lesson.ipynb")
+        fixed.cells[0].source = text
+        write(src / "00_lesson.ipynb", fixed)
+        assert labcopy.update(lab, src, lambda line: None) == {}
+    assert sorted(p.name for p in (lab / labcopy.BACKUP).iterdir()) == [
+        "00_lesson.20260101-000000-2.ipynb", "00_lesson.20260101-000000.ipynb"]
