@@ -58,7 +58,7 @@ FLOOR_CONSTRAINTS ?= $(FLOOR_NUMPY)
 LAB_DIR ?= lab
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup run test test-fast test-floor test-browser lab bench clean help FORCE setup-emulator test-emulator \
+.PHONY: setup run test test-fast test-floor test-browser lab lab-update bench clean help FORCE setup-emulator test-emulator \
 	test-emulator-stacks
 
 help:
@@ -69,6 +69,7 @@ help:
 	@echo "make test-fast  the unit tests without the slow ones (while editing)"
 	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
 	@echo "make lab      open JupyterLab on your working copy of the notebooks ($(LAB_DIR)/)"
+	@echo "make lab-update  merge the teacher's changes to notebooks/ into your copies, keeping your answers"
 	@echo "make test-browser  run the notebooks in JupyterLab in headless Chromium (needs chromium)"
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make setup-emulator  put the emulated SDAA card (emulator/, importable as torch_sdaa) into that environment"
@@ -122,18 +123,19 @@ test-floor:
 	echo "$(MAKE) test KIT_PYTHON=$$py KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'" && \
 	$(MAKE) test KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'
 
+# Each copy's upstream version is recorded in $(LAB_DIR)/.upstream/ (kit/labcopy.py); make lab-update merges the
+# teacher's later changes into the copies with nbdime's three-way merge, keeping the learner's answers.
 lab: setup
-	@mkdir -p $(LAB_DIR)
-	@for nb in notebooks/*.ipynb; do copy="$(LAB_DIR)/$${nb##*/}"; \
-	  if [ ! -e "$$copy" ]; then cp "$$nb" "$$copy" && echo "$$copy: your copy of $$nb"; \
-	  elif [ "$$nb" -nt "$$copy" ]; then echo "$$copy: $$nb has changed since you copied it (delete $$copy for the new one)"; fi; \
-	done
+	$(PY) -m kit.labcopy copy $(LAB_DIR)
 	$(PY) -m jupyter lab $(LAB_ROOT_FLAG) --LabApp.app_settings_dir="$(CURDIR)/lab-settings" $(LAB_DIR)/
 
 # The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
 $(STAMP).browser: $(STAMP)
 	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab,browser]"
 	@touch $@
+
+lab-update: setup
+	$(PY) -m kit.labcopy update $(LAB_DIR)
 
 test-browser: $(STAMP).browser
 	$(PY) -m pytest --browser tests/browser $(ARGS)

@@ -344,7 +344,7 @@ def run_workshop(
                 if message is not None:  # a setting the user can fix: one line, exit code 2
                     raise UserError(f"notebook {name}: {message}") from None
                 raise WorkshopFailed(f"{name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                                     f"(executed notebook: {target})") from None
+                                     f"(executed notebook: {target})", notebook=name, cell=e.exec_count) from None
             except KeyboardInterrupt:
                 guard.release()  # the kernel and whatever its cells started, before the lock goes
                 raise WorkshopInterrupted(f"interrupted in {name}; {record.describe()}") from None
@@ -367,6 +367,10 @@ def run_workshop(
 
 class WorkshopFailed(Exception):
     """A notebook raised: not a user error, but not a kit traceback either; exit code 1."""
+
+    def __init__(self, message: str, notebook: Optional[str] = None, cell: Optional[int] = None):
+        super().__init__(message)
+        self.notebook, self.cell = notebook, cell
 
 
 class WorkshopInterrupted(Exception):
@@ -504,6 +508,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, help="where to write/read the embedded dataset (default: data/digits)")
     parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="set a notebook parameter, as papermill -p does (repeatable): -p epochs 5 -p amp true")
+    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                        help="run the workshop once per value (repeatable: the grid) into OUT/sweep/, one table "
+                             "OUT/sweep.csv (see kit.sweep)")
+    parser.add_argument("--jobs", type=int, default=1, help="with --sweep: how many sets run at once (default 1)")
+    parser.add_argument("--metric", default="val_acc1",
+                        help="with --sweep: the summary.json number the report plots (default val_acc1, per model)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -513,7 +523,13 @@ def run(args: argparse.Namespace) -> int:
 
     parameters = {name: parse_parameter(value) for name, value in args.parameters}
     check_parameters(parameters, declared_parameters())  # before anything runs: exit 2 naming the name
+    if args.jobs != 1 and not args.sweep:
+        raise UserError("--jobs: only with --sweep (one workshop runs its notebooks in order)")
     resolve(str(parameters.get("device", args.device)))  # fail early, with the shim's message, on a missing device
+    if args.sweep:
+        from kit import sweep
+
+        return sweep.run(args, parameters)
     try:
         summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data, parameters=parameters)
     except WorkshopFailed as e:
