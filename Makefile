@@ -120,10 +120,8 @@ test-floor:
 
 lab: setup
 	@mkdir -p $(LAB_DIR)
-	@for nb in notebooks/*.ipynb; do copy="$(LAB_DIR)/$${nb##*/}"; \
-	  if [ ! -e "$$copy" ]; then cp "$$nb" "$$copy" && echo "$$copy: your copy of $$nb"; \
-	  elif [ "$$nb" -nt "$$copy" ]; then echo "$$copy: $$nb has changed since you copied it (delete $$copy for the new one)"; fi; \
-	done
+	@# The learner's copies: solutions (and revealed answers) wait for a second run of their cell (kit/solutions.py)
+	$(PY) -m kit.solutions notebooks $(LAB_DIR)
 	$(PY) -m jupyter lab $(LAB_ROOT_FLAG) --LabApp.app_settings_dir="$(CURDIR)/lab-settings" $(LAB_DIR)/
 
 # The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
