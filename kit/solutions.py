@@ -56,7 +56,7 @@ def is_hidden(cell) -> bool:
 
 
 def lab_notebook(nb):
-    """The learner's version of a notebook (nbformat node, changed in place and returned): hidden cells get the magic."""
+    """The learner's version of a notebook (changed in place and returned): hidden cells get the magic."""
     for cell in nb.cells:
         if is_hidden(cell) and not cell.source.startswith(MAGIC):
             cell.source = f"{MAGIC}\n{cell.source}"
