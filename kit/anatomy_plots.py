@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import FancyBboxPatch, Patch
 
 from kit.anatomy import param_table
 
@@ -30,6 +30,7 @@ __all__ = [
     "plot_attention_maps",
     "plot_layerscale",
     "plot_talking_heads",
+    "plot_architecture",
 ]
 
 
@@ -295,4 +296,42 @@ def plot_talking_heads(rows: Sequence[dict] | dict[str, Sequence[dict]], blocks:
                 title = f"{label}: " if label else ""
                 ax.set_title(f"{title}{row['block']}\n{key} |W-I| {row[key + '_dist_identity']:.2f}", fontsize=7)
                 fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+_STAGE_COLOURS = {"patch embedding": "#bbbbbb", "embedding": "#dddddd", "MLP block": "#9ecae1", "merge": "#fdae6b",
+                  "self-attention": "#bcbddc", "class attention": "#fc9272", "norm": "#dddddd", "classifier": "#bbbbbb"}
+
+
+def _shape(shape) -> str:
+    return "×".join(str(n) for n in list(shape)[1:]) if shape else ""
+
+
+def plot_architecture(report) -> Figure:
+    """A block diagram of a model, read off its real module tree (:func:`kit.anatomy.anatomy`): one box per stage,
+    left to right, with its name, kind and output shape (batch left out); a stage that takes a second input (CaiT's
+    class token) gets it as an arrow from above."""
+    stages = report.stages
+    fig = _figure(max(8.0, 1.25 * len(stages)), 2.6)
+    ax = fig.add_subplot()
+    for i, s in enumerate(stages):
+        kind = s.kind.split(" (")[0]
+        colour = _STAGE_COLOURS.get(kind, "#eeeeee")
+        box = FancyBboxPatch((i + 0.06, 0.0), 0.88, 1.0, boxstyle="round,pad=0.02", fc=colour, ec="black", lw=0.6)
+        ax.add_patch(box)
+        ax.text(i + 0.5, 0.72, s.name.replace("+", "+\n"), ha="center", va="center", fontsize=7, weight="bold")
+        ax.text(i + 0.5, 0.42, s.kind.replace(" (", "\n("), ha="center", va="center", fontsize=6.5)
+        ax.text(i + 0.5, 0.12, _shape(s.output) if s.output else "(added)", ha="center", va="center", fontsize=6.5)
+        if i:
+            ax.annotate("", (i + 0.06, 0.5), (i - 0.06, 0.5), arrowprops=dict(arrowstyle="->", lw=0.8))
+        if len(s.inputs) > 1 and not any(len(t.inputs) > 1 for t in stages[:i]):  # where the class token joins
+            fig.supxlabel(f"from {s.name} on, each block reads the patch tokens ({_shape(s.inputs[0])}, unchanged) "
+                          "and updates only the class token", fontsize=7)
+            ax.annotate(f"class token\n{_shape(s.inputs[1])}", (i + 0.5, 1.02), (i + 0.5, 1.45), ha="center",
+                        fontsize=6.5, arrowprops=dict(arrowstyle="->", lw=0.8, color="C3"), color="C3")
+    ax.set(xlim=(-0.05, len(stages) + 0.05), ylim=(-0.15, 1.7))
+    ax.axis("off")
+    size = "×".join(map(str, report.input_size))
+    ax.set_title(f"{report.model}: {report.total_params:,} parameters, input {size} (output shapes without the batch)",
+                 fontsize=9)
     return fig

@@ -37,13 +37,23 @@ def base_of(lab: Path, name: str) -> Optional[str]:
     return path.read_text(encoding="utf-8") if path.exists() else None
 
 
+def lab_text(notebook: Path) -> str:
+    """The learner's version of an upstream notebook, as text: its solution cells held back (kit.solutions).
+    Copies, records and merges all use this form, so a merge sees only the teacher's changes."""
+    import nbformat
+
+    from kit.solutions import lab_notebook
+
+    return nbformat.writes(lab_notebook(nbformat.read(str(notebook), as_version=4)))
+
+
 def copy(lab: Path, src: Path, say: Callable[[str], None] = print) -> list[str]:
     """``make lab``: copy each new notebook (and record it); name each copy whose upstream changed since.
     Returns the names that changed upstream."""
     lab.mkdir(parents=True, exist_ok=True)
     changed = []
     for nb in sorted(src.glob("*.ipynb")):
-        target, text = lab / nb.name, nb.read_text(encoding="utf-8")
+        target, text = lab / nb.name, lab_text(nb)
         if not target.exists():
             atomic_write_text(target, text, what="your copy of the notebook")
             record(lab, nb.name, text)
@@ -79,7 +89,7 @@ def merge_one(lab: Path, src: Path, name: str) -> tuple[str, list[str]]:
     import nbformat
     from nbdime.merging import merge_notebooks
 
-    target, remote_text = lab / name, (src / name).read_text(encoding="utf-8")
+    target, remote_text = lab / name, lab_text(src / name)
     base_text = base_of(lab, name)
     if base_text is None:
         return "not merged: no record of the version it was copied from (delete it for the new one)", []

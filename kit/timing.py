@@ -66,16 +66,34 @@ def warm_up(fn: Callable[[], object], device: Optional["Device"] = None, seconds
             return calls
 
 
+def _benchmark():
+    """``torch.utils.benchmark``, imported on first use and without torch's note about CUDA extensions.
+
+    Importing it imports torch's C++-extension builder, which on a machine with a CUDA toolkit but no usable
+    GPU (PyPI's CUDA build of torch on most Linux laptops) logs ``No CUDA runtime is found, using
+    CUDA_HOME=...`` through the ``torch.utils.cpp_extension`` logger. The kit compiles nothing, so the note
+    only alarms: a notebook shows it as a pink stderr box. The logger is quietened for the import only.
+    """
+    import logging
+    import sys
+
+    if "torch.utils.benchmark" not in sys.modules:
+        logger = logging.getLogger("torch.utils.cpp_extension")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            import torch.utils.benchmark  # noqa: F401
+        finally:
+            logger.setLevel(level)
+    return sys.modules["torch.utils.benchmark"]
+
+
 def measure(fn: Callable[[], object], device: Optional["Device"] = None, min_run_time: float = 0.2,
             warmup: float = 0.1) -> Measurement:
     """Time ``fn()`` with ``Timer.blocked_autorange``: ``warmup`` seconds of calls (:func:`warm_up`), then blocks
     of calls for at least ``min_run_time`` seconds. ``device`` is the kit Device the work runs on (None: the
     CPU); the result's ``times`` are seconds per call, one per block, and ``median`` their median."""
-    # Imported on first use, not with this module (which the device shim imports): torch.utils.benchmark
-    # loads torch's C++-extension builder, and on a machine with a CUDA toolkit but no card that logs a
-    # warning at import. Only a measurement should print it, not every `kit train`.
-    from torch.utils import benchmark
-
+    benchmark = _benchmark()
     threads = torch.get_num_threads()
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, timer=_clock(device), num_threads=threads)
     if warmup > 0:

@@ -49,6 +49,9 @@ from kit.atomic import atomic_savefig, atomic_write_text
 from kit.errors import UserError
 from kit.report import write_report
 from kit.runlock import hold_run_folder
+from kit.solutions import register as _register_solution_magic
+
+_register_solution_magic()  # %%solution in a notebook kernel (kit.solutions): lab copies hide answers
 
 NOTEBOOKS = (
     "00_setup_and_devices.ipynb",

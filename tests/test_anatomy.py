@@ -313,3 +313,14 @@ def test_attention_maps_of_chosen_blocks(cait):
     A.attention_maps(cait, image())
     assert cait.training  # the model's mode is put back
     cait.eval()
+
+
+def test_the_architecture_diagram_has_a_box_per_stage():
+    from matplotlib.patches import FancyBboxPatch
+
+    report = A.anatomy(kit.models.create("cait_workshop_32").eval(), name="cait_workshop_32")
+    fig = P.plot_architecture(report)
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == len(report.stages)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "blocks_token_only.0" in texts and any("class token" in t for t in texts)

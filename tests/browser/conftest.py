@@ -7,7 +7,8 @@ else ``chromium`` (Debian: ``apt-get install chromium``) or Google Chrome on the
 
 The server is started the way ``make lab`` starts it (the same ``lab-settings/`` overrides: no news pop-up),
 but on a free port of 127.0.0.1 with a token of its own, on copies of the notebooks in a temporary folder
-laid out like the repository (``notebooks/``, and ``data/`` and ``runs/`` beside it), so that the tests never
+laid out like the repository (``notebooks/``, and ``data/`` and ``runs/`` beside it) and made as ``make lab`` makes a
+learner's (solutions held back on Run All: ``kit.solutions``), so that the tests never
 write into the clone except their screenshots. Its environment turns quick mode on (``KIT_QUICK=1``), puts this
 checkout first on the kernels' ``PYTHONPATH``, and keeps Jupyter and IPython away from the user's own settings.
 """
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from kit import solutions
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where the screenshots (one per notebook, and the report) and timings.json go.
@@ -82,6 +85,8 @@ def _settings(folder: Path) -> Path:
 def jupyterlab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for notebook in (root / "notebooks").glob("*.ipynb"):  # the learner's copies, as `make lab` makes them
+        solutions.lab_copy(notebook, notebook)
     jupyter = root / ".jupyter"
     env = dict(os.environ, KIT_QUICK="1", PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT),
                os.environ.get("PYTHONPATH")))), JUPYTER_CONFIG_DIR=str(jupyter / "config"),

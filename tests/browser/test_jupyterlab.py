@@ -24,12 +24,6 @@ from kit.workshop import NOTEBOOKS
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "runs" / "browser"  # the folder the screenshots go to (tests/browser/conftest.py: the same)
 
-#: torch logs this when ``torch.utils.benchmark`` (kit.timing) is imported on a machine that has a CUDA
-#: toolkit (nvcc on the PATH) but no GPU, as CI boxes and this project's machine do. It is torch's note about
-#: compiling CUDA extensions, which the kit never does; on a learner's laptop it does not appear. Only this one
-#: line is forgiven: anything else on stderr fails the test.
-KNOWN_STDERR = re.compile(r"^W\d{4} [\d:.]+ +\d+ (\S*/)?torch/utils/cpp_extension\.py:\d+\] No CUDA runtime is found, "
-                          r"using CUDA_HOME='[^']*'$")  # torch names its file relative to the working folder if it can
 #: What an output shows as text when the thing it should have drawn was not drawn.
 UNRENDERED = re.compile(r"^(<Figure size|<matplotlib\.figure|Output\(|[HV]Box\(|<IPython\.core\.display)")
 NOTEBOOK_TIMEOUT_S = 600
@@ -88,7 +82,7 @@ def _run_all(page, on_poll=None) -> float:
 
 
 def _problems(nb: dict) -> list[str]:
-    """Errors, stderr (except the one known torch line) and outputs that were drawn as text instead."""
+    """Errors, anything on stderr, and outputs that were drawn as text instead."""
     problems = []
     for index, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
         for out in cell.get("outputs", []):
@@ -96,7 +90,7 @@ def _problems(nb: dict) -> list[str]:
                 problems.append(f"code cell {index}: {out['ename']}: {out['evalue']}")
             elif out["output_type"] == "stream" and out["name"] == "stderr":
                 text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
-                lines = [line for line in text.splitlines() if line.strip() and not KNOWN_STDERR.match(line)]
+                lines = [line for line in text.splitlines() if line.strip()]  # nothing is forgiven
                 problems += [f"code cell {index}: stderr: {line}" for line in lines]
             else:
                 plain = out.get("data", {}).get("text/plain", "")
