@@ -149,7 +149,19 @@ def test_the_solution_magic_holds_back_once(monkeypatch, capsys):
     assert ran == [] and solutions.HELD_BACK in capsys.readouterr().out
     solutions.solution("", "print('the answer')")
     assert ran == ["print('the answer')"]
-    assert "-m kit.solutions notebooks" in (ROOT / "Makefile").read_text()  # make lab makes the copies with it
+
+
+def test_make_lab_copies_hold_solutions_back(tmp_path):
+    """`make lab` copies through kit.labcopy, which writes (and records, for lab-update) the held-back form."""
+    from kit import labcopy, solutions
+
+    assert "-m kit.labcopy copy" in (ROOT / "Makefile").read_text()
+    labcopy.copy(tmp_path, ROOT / "notebooks", say=lambda line: None)
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        copy = nbformat.read(tmp_path / path.name, as_version=4)
+        hidden = [c for c in copy.cells if solutions.is_hidden(c)]
+        assert all(c.source.startswith(solutions.MAGIC) for c in hidden), path.name
+        assert labcopy.base_of(tmp_path, path.name) == (tmp_path / path.name).read_text(encoding="utf-8")
 
 
 def test_the_mystery_waits_for_the_learner():
