@@ -106,10 +106,11 @@ run: setup
 # The notebooks run twice, and each run checks what the other cannot: nbval executes notebooks/ with their own
 # default parameters, as a learner's JupyterLab does, and reports per cell; tests/test_workshop.py runs them
 # through `kit workshop` (papermill, injected parameters, the make-run route) and checks what that writes
-# (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second.
+# (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second. tests/emulator is
+# make test-emulator's (it needs the emulated card, which make setup never installs).
 test: setup
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 tests $(ARGS)
+	$(PY) -m pytest -n 2 tests --ignore=tests/emulator $(ARGS)
 	$(PY) -m pytest notebooks $(ARGS)
 
 # Feedback while editing: the unit tests without the ones marked slow (make test and CI run those too).
