@@ -71,9 +71,12 @@ def _benchmark():
 
     Importing it imports torch's C++-extension builder, which on a machine with a CUDA toolkit but no usable
     GPU (PyPI's CUDA build of torch on most Linux laptops) logs ``No CUDA runtime is found, using
-    CUDA_HOME=...`` through the ``torch.utils.cpp_extension`` logger. The kit compiles nothing, so the note
-    only alarms: a notebook shows it as a pink stderr box. The logger is quietened for the import only.
+    CUDA_HOME=...`` through the ``torch.utils.cpp_extension`` logger (torch 2.2 prints it to stderr instead). The
+    kit compiles nothing, so the note only alarms: a notebook shows it as a pink stderr box. The logger is
+    quietened, and stderr set aside, for the import only.
     """
+    import contextlib
+    import io
     import logging
     import sys
 
@@ -82,7 +85,8 @@ def _benchmark():
         level = logger.level
         logger.setLevel(logging.ERROR)
         try:
-            import torch.utils.benchmark  # noqa: F401
+            with contextlib.redirect_stderr(io.StringIO()):
+                import torch.utils.benchmark  # noqa: F401
         finally:
             logger.setLevel(level)
     return sys.modules["torch.utils.benchmark"]

@@ -4,6 +4,7 @@ Written for CUDA only: .cuda(), torch.device("cuda"), torch.cuda.amp, torch.cuda
 """
 import argparse
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -37,4 +38,5 @@ for step in range(args.steps):
     scaler.step(optimizer)
     scaler.update()
     torch.cuda.synchronize()
-    print(f"step {step} loss {loss.item():.6f} on {images.device}", flush=True)
+    sys.stdout.write(f"step {step} loss {loss.item():.6f} on {images.device}\n")  # one write: ranks never interleave
+    sys.stdout.flush()
