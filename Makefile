@@ -149,8 +149,7 @@ bench: setup
 EMULATOR_FILES := $(wildcard emulator/pyproject.toml emulator/setup.py emulator/torch_sdaa/*.py \
 	emulator/torch_sdaa/*/*.py emulator/torch_sdaa/csrc/*.cpp)
 $(STAMP).emulator: $(STAMP) $(EMULATOR_FILES)
-	@PYTHONPATH=emulator $(PY) -c "import sys; from torch_sdaa._guard import real_plugin, REFUSAL; \
-	  w = real_plugin(); sys.exit(REFUSAL.format(where=w) if w else 0)"
+	@$(PY) emulator/torch_sdaa/_guard.py
 	$(PY) -m pip install -c $(CONSTRAINTS) ./emulator
 	$(PY) -m torch_sdaa.build
 	@touch $@

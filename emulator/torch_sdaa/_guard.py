@@ -50,3 +50,10 @@ def refuse_real_plugin() -> None:
     where = None if os.environ.get("SDAA_EMULATOR_IGNORE_REAL") == "1" else real_plugin()
     if where:
         raise RealPluginPresent(REFUSAL.format(where=where))
+
+
+if __name__ == "__main__":  # `make setup-emulator` asks before installing, without importing (and building) the card
+    found = real_plugin()
+    if found:
+        print(f"make setup-emulator: {REFUSAL.format(where=found)}", file=sys.stderr)
+        sys.exit(2)

@@ -182,3 +182,15 @@ def test_no_compiler_is_one_clear_line(monkeypatch):
     with pytest.raises(_build.BuildError, match=r"no C\+\+ compiler was found .*apt-get install g\+\+") as caught:
         _build._compiler()
     assert "\n" not in str(caught.value)
+
+
+def test_make_setup_emulator_refuses_beside_a_real_torch_sdaa(tmp_path):
+    """The check `make setup-emulator` runs before installing: one line, exit 2, nothing imported or built."""
+    (tmp_path / "torch_sdaa" / "lib").mkdir(parents=True)
+    guard = os.path.join(os.path.dirname(torch_sdaa.__file__), "_guard.py")
+    out = subprocess.run([sys.executable, guard], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert f"a real torch_sdaa is installed at {tmp_path / 'torch_sdaa'}" in out.stderr
+    clean = subprocess.run([sys.executable, guard], capture_output=True, text=True, timeout=60)
+    assert clean.returncode == 0 and clean.stderr == ""
