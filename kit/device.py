@@ -98,14 +98,15 @@ def available_types() -> list[str]:
     """Device types usable here, in the order ``auto`` prefers them (an emulated card is listed, never preferred)."""
     found = []
     sdaa = sdaa_module()
-    if sdaa is not None and not sdaa_emulated(sdaa):
+    emulated = sdaa is not None and sdaa_emulated(sdaa)
+    if sdaa is not None and not emulated:
         found.append("sdaa")
     if torch.cuda.is_available():
         found.append("cuda")
     if mps_available():
         found.append("mps")
     found.append("cpu")
-    if sdaa is not None and sdaa_emulated(sdaa):
+    if emulated:
         found.append("sdaa")
     return found
 
@@ -345,14 +346,15 @@ def resolve(spec: str | Device | None = "auto") -> Device:
     kind, index = m.group(1), m.group(2)
     index = int(index) if index is not None else None
     if kind == "auto":
-        kind = available_types()[0]
+        usable = available_types()
+        kind = usable[0]
         reason = {
             "sdaa": "auto: torch_sdaa is importable and reports an SDAA card",
             "cuda": "auto: no SDAA card; torch.cuda.is_available() is True",
             "mps": "auto: no SDAA or CUDA device; Apple MPS is available",
             "cpu": "auto: no SDAA, CUDA or MPS device found"
             + (" (the emulated SDAA card is never picked by auto: ask for --device sdaa)"
-               if "sdaa" in available_types() else ""),
+               if "sdaa" in usable else ""),
         }[kind]
     else:
         reason = f"asked for {spec}"

@@ -46,14 +46,17 @@ class _MigratedDevice(metaclass=_DeviceMeta):
     def __new__(cls, *args, **kwargs):
         if args:
             args = (to_sdaa(args[0]),) + args[1:]
-        if args and args[0] == "cuda" or kwargs.get("type") == "cuda":
+        if kwargs.get("type") == "cuda":
             kwargs["type"] = "sdaa"
         return _RealDevice(*args, **kwargs)
 
 
-def _wrap_device_kwarg(fn):
+def _wrap(fn, positional: bool = False):
+    """``fn`` with its ``device=`` argument (and, with ``positional``, every positional one) sent to the card."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if positional:
+            args = tuple(to_sdaa(a) for a in args)
         if "device" in kwargs:
             kwargs["device"] = to_sdaa(kwargs["device"])
         return fn(*args, **kwargs)
@@ -61,26 +64,18 @@ def _wrap_device_kwarg(fn):
     return wrapper
 
 
-def _wrap_to(fn):
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        args = tuple(to_sdaa(a) for a in args)
-        if "device" in kwargs:
-            kwargs["device"] = to_sdaa(kwargs["device"])
-        return fn(self, *args, **kwargs)
-
-    return wrapper
+def _card(device=None) -> str:
+    """The card ``.cuda(device)`` means: an index, "cuda:N", a CUDA torch.device, or None (the current card)."""
+    index = device if isinstance(device, int) else None if device is None else _RealDevice(to_sdaa(device)).index
+    return f"sdaa:{torch.sdaa.current_device() if index is None else index}"
 
 
 def _tensor_cuda(self, device=None, non_blocking=False, **kwargs):
-    index = device if isinstance(device, int) else getattr(to_sdaa(device), "index", None)
-    target = f"sdaa:{index}" if index is not None else f"sdaa:{torch.sdaa.current_device()}"
-    return self.to(target, non_blocking=non_blocking)
+    return self.to(_card(device), non_blocking=non_blocking)
 
 
 def _module_cuda(self, device=None):
-    index = device if isinstance(device, int) else getattr(to_sdaa(device), "index", None)
-    return self.to(f"sdaa:{index}" if index is not None else f"sdaa:{torch.sdaa.current_device()}")
+    return self.to(_card(device))
 
 
 _FACTORIES = ("tensor", "as_tensor", "empty", "zeros", "ones", "full", "rand", "randn", "randint", "randperm",
@@ -128,11 +123,11 @@ def _migrate() -> None:
         return
     for name in _FACTORIES:
         if hasattr(torch, name):
-            setattr(torch, name, _wrap_device_kwarg(getattr(torch, name)))
+            setattr(torch, name, _wrap(getattr(torch, name)))
     torch.device = _MigratedDevice
-    torch.Tensor.to = _wrap_to(torch.Tensor.to)
+    torch.Tensor.to = _wrap(torch.Tensor.to, positional=True)
     torch.Tensor.cuda = _tensor_cuda
-    torch.nn.Module.to = _wrap_to(torch.nn.Module.to)
+    torch.nn.Module.to = _wrap(torch.nn.Module.to, positional=True)
     torch.nn.Module.cuda = _module_cuda
     for name in _CUDA_NAMES:
         setattr(torch.cuda, name, getattr(torch.sdaa, name))
