@@ -124,10 +124,10 @@ test-floor:
 	echo "$(MAKE) test KIT_PYTHON=$$py KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'" && \
 	$(MAKE) test KIT_PYTHON="$$py" KIT_CONSTRAINTS_EXTRA='$(FLOOR_CONSTRAINTS)'
 
-# Each copy's upstream version is recorded in $(LAB_DIR)/.upstream/ (kit/labcopy.py); make lab-update merges the
+# Each copy's upstream version is recorded in $(LAB_DIR)/.upstream/ (kit/workshop/labcopy.py); make lab-update merges the
 # teacher's later changes into the copies with nbdime's three-way merge, keeping the learner's answers.
 lab: setup
-	$(PY) -m kit.labcopy copy $(LAB_DIR)
+	$(PY) -m kit.workshop.labcopy copy $(LAB_DIR)
 	$(PY) -m jupyter lab $(LAB_ROOT_FLAG) --LabApp.app_settings_dir="$(CURDIR)/lab-settings" $(LAB_DIR)/
 
 # The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
@@ -136,7 +136,7 @@ $(STAMP).browser: $(STAMP)
 	@touch $@
 
 lab-update: setup
-	$(PY) -m kit.labcopy update $(LAB_DIR)
+	$(PY) -m kit.workshop.labcopy update $(LAB_DIR)
 
 test-browser: $(STAMP).browser
 	$(PY) -m pytest --browser tests/browser $(ARGS)

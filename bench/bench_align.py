@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from kit import device  # noqa: E402
 from kit.align.batch import data_config, fixed_batch  # noqa: E402
 from kit.align.dump import dump, training_step  # noqa: E402
 from kit.align.record import Recorder, disable_dropout  # noqa: E402
+from kit.device import shim as device  # noqa: E402
 from kit.models import create  # noqa: E402
 
 

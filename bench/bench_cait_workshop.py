@@ -31,7 +31,7 @@ import timm
 import torch
 import torch.nn.functional as F
 
-import kit  # noqa: F401  (registers cait_workshop_32)
+import kit.models  # noqa: F401  (registers the kit's models in timm)
 
 MODEL = "cait_workshop_32"
 

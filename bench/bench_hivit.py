@@ -32,9 +32,9 @@ import timm
 import torch
 import torch.nn.functional as F
 
-import kit  # noqa: F401  (registers HiViT)
-from kit import device as kit_device
-from kit.models.hivit import Attention, random_masking_ids
+import kit.models  # noqa: F401  (registers the kit's models in timm)
+from kit.device import shim as kit_device  # noqa: E402
+from kit.models.hivit import Attention, random_masking_ids  # noqa: E402
 
 
 def load_mmpretrain_tiny():

@@ -3,14 +3,14 @@
     python bench/bench_loader.py                     # both workshop recipes, 200 steps, 3 rounds
     python bench/bench_loader.py --steps 400 --rounds 5 --data data/digits
 
-``kit.data`` stops timm's per-image transform at a uint8 tensor and does its last two steps (ToTensor's
-/ 255 and Normalize) on the stacked batch, in the loader's collate (``kit/transforms.py`` says why). This
+``kit.data.loaders`` stops timm's per-image transform at a uint8 tensor and does its last two steps (ToTensor's
+/ 255 and Normalize) on the stacked batch, in the loader's collate (``kit/data/transforms.py`` says why). This
 measures, for each workshop recipe, the per-image path (the baseline: ``split_normalize`` switched off)
 against the per-batch one, in the same process and alternating rounds, the fastest round of each:
 
 * **input pipeline**: seconds to draw ``--steps`` training batches (cached decoded images, as the recipe
   does) — the part that changed;
-* **training**: seconds of ``kit.train.train`` for ``--steps`` steps (no validation), i.e. what a
+* **training**: seconds of ``kit.train.loop.train`` for ``--steps`` steps (no validation), i.e. what a
   learner waits for; it also checks that both paths give the same losses, bit for bit.
 
 Figures are ratios (per-image time / per-batch time) measured in this one run. Timings on a machine
@@ -34,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from data_prep.digits import write_digits  # noqa: E402
-from kit import data, recipes  # noqa: E402
-from kit.train import train  # noqa: E402
+from kit.config import recipes  # noqa: E402
+from kit.data import loaders as data  # noqa: E402
+from kit.train.loop import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 REAL_SPLIT = data.split_normalize

@@ -6,7 +6,7 @@
 
 Three figures per model, all measured in this one run:
 
-* **overhead**: ``kit.train.train`` (the real loop: its data pipeline with per-sample seeding,
+* **overhead**: ``kit.train.loop.train`` (the real loop: its data pipeline with per-sample seeding,
   the scheduler, per-step seeding, logging to metrics.jsonl and train.log, the loss sync, the
   progress bar) against a bare loop doing the same forward / backward / AdamW step on batches from
   a plain torchvision ``ImageFolder`` + ``DataLoader(shuffle=True)`` with the same timm transform.
@@ -18,7 +18,7 @@ Three figures per model, all measured in this one run:
   matmul rate measured here on a large square matmul just before that model's runs (so both
   see the same machine load) -- not a datasheet number.
 
-Same model, batch, optimizer (``kit.train.build_optimizer``: timm's AdamW with the kit's weight-decay
+Same model, batch, optimizer (``kit.train.loop.build_optimizer``: timm's AdamW with the kit's weight-decay
 groups, torch's fused kernel where the device has it), loss (cross-entropy),
 fp32, no clipping, no EMA, no Mixup in both loops, so that only the loop machinery differs.
 Images are synthetic JPEGs at each model's native resolution, 10 classes.
@@ -50,11 +50,14 @@ sys.path.insert(0, str(REPO))
 import timm  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-import kit  # noqa: E402,F401
-from kit import device, recipes, seeding, timing  # noqa: E402
+import kit.models  # noqa: E402,F401  (registers the kit's models in timm)
+from kit.config import recipes  # noqa: E402
+from kit.core import seeding  # noqa: E402
+from kit.data.transforms import build_transform  # noqa: E402
+from kit.device import shim as device  # noqa: E402
+from kit.device import timing  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
-from kit.train import build_optimizer, train  # noqa: E402
-from kit.transforms import build_transform  # noqa: E402
+from kit.train.loop import build_optimizer, train  # noqa: E402
 
 
 def forward_flops(name: str, img_size: int) -> float:

@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from data_prep.digits import write_digits  # noqa: E402
-from kit import recipes  # noqa: E402
-from kit.train import train  # noqa: E402
+from kit.config import recipes  # noqa: E402
+from kit.train.loop import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 GOAL_ACC1, GOAL_SECONDS = 95.0, 60.0

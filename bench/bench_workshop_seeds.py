@@ -42,8 +42,8 @@ def one_run(recipe: str, seed: int, threads: int, data: str, out: str, sets: lis
     import torch
 
     torch.set_num_threads(threads)
-    from kit import recipes
-    from kit.train import train
+    from kit.config import recipes
+    from kit.train.loop import train
 
     overrides = {"data": data, "out": out, "device": "cpu", "progress": False, "overwrite": True, "seed": seed}
     cfg = recipes.resolve(recipe, overrides, sets)

@@ -4,7 +4,7 @@
     python bench/make_reference_ensembles.py --data data/digits          # -> kit/assets/reference_ensembles/
 
 Each member is the recipe unchanged (seed 0, same data order) except for its initial weights, multiplied by
-``1 + eps * N(0, 1)`` with the member's own ``numerics.seed`` (:mod:`kit.perturb` says why): the runs differ
+``1 + eps * N(0, 1)`` with the member's own ``numerics.seed`` (:mod:`kit.train.perturb` says why): the runs differ
 from one another only as a change of arithmetic would make them differ, which is the spread
 ``kit compare --reference-runs`` judges a port against. Runs use one CPU thread (as the shipped reference
 curves do) and keep only what ``kit compare`` reads from ``metrics.jsonl``: step, epoch, loss and lr of each
@@ -33,8 +33,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kit import recipes  # noqa: E402
-from kit.train import train  # noqa: E402
+from kit.config import recipes  # noqa: E402
+from kit.train.loop import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 #: Above float32's rounding, below a bfloat16 one: the members part from one another a little sooner than runs

@@ -1,10 +1,10 @@
-"""The ``python -m data_prep`` command line (same plug-in design as ``kit``: see :mod:`kit.cli`)."""
+"""The ``python -m data_prep`` command line (same plug-in design as ``kit``: see :mod:`kit.core.commands`)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from kit.cli import run_commands
+from kit.core.commands import run_commands
 
 COMMANDS = {
     "imagenet": ("data_prep.imagenet", "build train/ and val/ class folders from the official ImageNet archives"),

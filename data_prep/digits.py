@@ -13,7 +13,7 @@ Layout written under ``--out``::
     meta/train.txt  meta/val.txt               ("relative/path label" per line, as mmpretrain reads)
     meta/classes.txt                           ("wnid name" per line)
 
-The lists and ``classes.txt`` are written by :mod:`kit.annotations`.
+The lists and ``classes.txt`` are written by :mod:`kit.core.annotations`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kit.annotations import list_file, write_classes, write_list
-from kit.atomic import atomic_dir
-from kit.errors import UserError
-from kit.runlock import hold_run_folder
+from kit.core.annotations import list_file, write_classes, write_list
+from kit.core.atomic import atomic_dir
+from kit.core.errors import UserError
+from kit.core.runlock import hold_run_folder
 
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WNIDS = tuple(f"n{d:08d}" for d in range(10))
@@ -60,7 +60,7 @@ def write_digits(out: str | Path, size: int = IMAGE_SIZE, force: bool = False) -
     """Write the dataset under ``out`` (atomically: built beside it, then renamed). Returns ``out``.
 
     A complete ``out`` is returned as it is (unless ``force``) without taking its lock, so that
-    notebooks that only need the data never collide; building it holds ``out`` (:mod:`kit.runlock`).
+    notebooks that only need the data never collide; building it holds ``out`` (:mod:`kit.core.runlock`).
     """
     from sklearn.datasets import load_digits
 

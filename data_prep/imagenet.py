@@ -56,11 +56,11 @@ from tqdm.auto import tqdm
 
 from data_prep.layout import list_classes, write_meta
 from data_prep.pool import cpu_count, imap_unordered
-from kit import diskfull
-from kit.annotations import read_words
-from kit.atomic import atomic_dir
-from kit.errors import UserError
-from kit.runlock import hold_run_folder
+from kit.core import diskfull
+from kit.core.annotations import read_words
+from kit.core.atomic import atomic_dir
+from kit.core.errors import UserError
+from kit.core.runlock import hold_run_folder
 
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"

@@ -8,7 +8,7 @@
     ROOT/meta/val.txt                  the same, relative to val/
     ROOT/meta/classes.txt              "<wnid>[ <words>]" per line, in label order
 
-The format of the lists and of ``classes.txt`` (reading and writing) is :mod:`kit.annotations`'s.
+The format of the lists and of ``classes.txt`` (reading and writing) is :mod:`kit.core.annotations`'s.
 Labels are the index of the wnid in sorted order (0..999 for ImageNet-1k): the order torchvision's
 ``ImageFolder`` uses too, so a loader that reads the folders and one that reads the lists agree.
 Names starting with ``.`` are temporary (an unfinished build) and are never listed.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kit.annotations import list_file, write_classes, write_list
-from kit.errors import UserError
+from kit.core.annotations import list_file, write_classes, write_list
+from kit.core.errors import UserError
 
 SPLITS = ("train", "val")
 

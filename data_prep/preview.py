@@ -22,7 +22,7 @@ def class_counts(root: str | Path, split: str) -> dict[str, int]:
 
 def class_names(root: str | Path) -> dict[str, str]:
     """``{wnid: readable name}`` from ``meta/classes.txt`` when there is one (else the wnid itself)."""
-    from kit.annotations import read_classes, read_words
+    from kit.core.annotations import read_classes, read_words
 
     words = read_words(root)
     return {wnid: words.get(wnid, wnid) for wnid in read_classes(root) or ()}

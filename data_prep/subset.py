@@ -26,10 +26,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from data_prep.layout import list_classes, list_files, write_meta
-from kit.annotations import read_words
-from kit.atomic import atomic_dir
-from kit.errors import UserError
-from kit.runlock import hold_run_folder
+from kit.core.annotations import read_words
+from kit.core.atomic import atomic_dir
+from kit.core.errors import UserError
+from kit.core.runlock import hold_run_folder
 
 
 def read_class_list(path: Path) -> list[str]:

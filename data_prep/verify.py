@@ -36,9 +36,9 @@ from tqdm.auto import tqdm
 from data_prep.imagenet import FULL_COUNTS, PARTIAL
 from data_prep.layout import SPLITS, scan_split
 from data_prep.pool import chunks, cpu_count, imap_unordered
-from kit.annotations import list_file, read_classes, read_list
-from kit.atomic import atomic_write_text
-from kit.errors import UserError
+from kit.core.annotations import list_file, read_classes, read_list
+from kit.core.atomic import atomic_write_text
+from kit.core.errors import UserError
 
 CHUNK = 64  # files per task sent to a worker process
 SHOW = 20  # warnings (and examples per count problem) printed; --report has them all

@@ -29,7 +29,7 @@ __all__ = [
     "CARD_NAME", "TOTAL_MEMORY",
 ]
 
-#: Always True here: kit.device reads it to tell an emulated card from a real one.
+#: Always True here: kit.device.shim reads it to tell an emulated card from a real one.
 EMULATED = True
 #: What a real machine's teco-smi calls the card, and this one's honest name.
 CARD_NAME = "TECO_AICARD_01 (emulated on the CPU by vitkit)"

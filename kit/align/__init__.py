@@ -28,7 +28,7 @@ import json
 import sys
 import time
 
-from kit.device import AMP_CHOICES
+from kit.device.choices import AMP_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +65,7 @@ def _run_dump(args: argparse.Namespace) -> int:
     from kit.align.stats import read_number
 
     if args.batch_size < 1 or args.full_tensors_max < 0:
-        from kit.errors import UserError
+        from kit.core.errors import UserError
 
         raise UserError("--batch-size must be at least 1 and --full-tensors-max at least 0")
     started = time.perf_counter()

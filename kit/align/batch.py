@@ -27,10 +27,10 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision.datasets.folder import pil_loader
 
-from kit import recipes
-from kit.data import find_split
-from kit.errors import UserError
-from kit.transforms import build_transform
+from kit.config import recipes
+from kit.core.errors import UserError
+from kit.data.loaders import find_split
+from kit.data.transforms import build_transform
 
 
 @dataclass
@@ -57,7 +57,7 @@ def recipe_for(model: str) -> Optional[str]:
 
 def data_config(model: str, pretrained_cfg: Mapping, recipe: Optional[str] = None,
                 img_size: Optional[int] = None) -> dict:
-    """The evaluation preprocessing (``kit.transforms.build_transform``'s data section) for ``model``.
+    """The evaluation preprocessing (``kit.data.transforms.build_transform``'s data section) for ``model``.
 
     ``recipe``: a registered name or a JSON recipe file; None looks for the recipe of ``model``.
     """

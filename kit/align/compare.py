@@ -4,7 +4,7 @@ Entries are matched by kind and name (module names as ``model.named_modules()`` 
 as ``""``; parameters as ``model.named_parameters()``), in the reference's order: the input batch,
 every module's output, the loss, then every gradient in the order the backward pass produced it.
 Dumps of models whose module trees or parameter lists differ, or whose tensors differ in shape, are
-refused (a :class:`~kit.errors.UserError`, exit 2): matching them by position would compare unlike
+refused (a :class:`~kit.core.errors.UserError`, exit 2): matching them by position would compare unlike
 things. An entry present on one side only (a module the other side's code path did not call) is
 listed, not judged: a port that takes another path to the same numbers is aligned.
 
@@ -32,8 +32,8 @@ import torch
 from kit.align.dumpio import Dump, read_dump
 from kit.align.stats import json_number, nonfinite_count, read_number
 from kit.align.tolerance import NOISE, Tolerance, precision, tolerance_for
-from kit.configdiff import config_differences
-from kit.errors import UserError
+from kit.core.errors import UserError
+from kit.validate.configdiff import config_differences
 
 FORWARD_KINDS = ("input", "forward", "loss")
 

@@ -34,13 +34,13 @@ import torch
 import torch.nn.functional as F
 
 import kit
-from kit import device as kit_device
 from kit.align.batch import data_config, fixed_batch, val_split
 from kit.align.dumpio import write_dump
 from kit.align.record import Recorder, disable_dropout
 from kit.align.stats import float64_works, json_number
+from kit.core.seeding import seed_all
+from kit.device import shim as kit_device
 from kit.models import create
-from kit.seeding import seed_all
 
 #: What GradScaler multiplies the loss by at its first step; an fp16 dump does the same.
 LOSS_SCALE = 2.0**16

@@ -5,10 +5,10 @@ tree, environment), and safetensors for the full tensors, because it is a plain 
 (a JSON header and raw little-endian buffers) that loads without pickle, on any machine, whatever
 device wrote it. Tensors are stored as recorded (bf16 stays bf16) on the CPU.
 
-The folder is built under a temporary name and renamed into place (:func:`kit.atomic.atomic_dir`), so
+The folder is built under a temporary name and renamed into place (:func:`kit.core.atomic.atomic_dir`), so
 an interrupted dump never looks finished. Both files carry the same random ``dump_id``; a tensors file
 from another dump, a missing or truncated file, or an index of another format is a
-:class:`~kit.errors.UserError` that names the file.
+:class:`~kit.core.errors.UserError` that names the file.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from kit.atomic import atomic_dir
-from kit.errors import UserError
+from kit.core.atomic import atomic_dir
+from kit.core.errors import UserError
 
 FORMAT = "vitkit-align-dump"
 FORMAT_VERSION = 1

@@ -15,7 +15,7 @@ from typing import Optional
 
 from kit.align.compare import FORWARD_KINDS, Report, Row
 from kit.align.render import display_name
-from kit.atomic import atomic_savefig
+from kit.core.atomic import atomic_savefig
 
 FLOOR = 1e-12
 

@@ -20,11 +20,24 @@ from typing import Any, Optional
 import timm
 import torch
 
-from kit.errors import UserError
+from kit.core.errors import UserError
 from kit.models import cait, hivit, weights  # noqa: F401  (registration side effects)
 
 #: The families the kit teaches, as timm name patterns.
 FAMILIES = {"hivit": "hivit_*", "cait": "cait_*"}
+#: Each family's hook that maps foreign weight names onto its modules (timm's ``pretrained_filter_fn``).
+CHECKPOINT_FILTERS = {"hivit": hivit.checkpoint_filter_fn, "cait": cait.checkpoint_filter_fn}
+
+
+def family(model: torch.nn.Module) -> Optional[str]:
+    """The kit family a timm-built model belongs to (by its registered architecture name), or None."""
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or ""
+    return next((f for f, pattern in FAMILIES.items() if fnmatch.fnmatch(arch, pattern)), None)
+
+
+def load_weights(model: torch.nn.Module, checkpoint: Any, strict: bool = True) -> list[str]:
+    """:func:`kit.models.weights.load_weights` with the model's family filter passed in (see there)."""
+    return weights.load_weights(model, checkpoint, strict, filter_fn=CHECKPOINT_FILTERS.get(family(model) or ""))
 
 
 def list_kit_models() -> list[str]:
@@ -62,7 +75,7 @@ def create(
     except (TypeError, ValueError, AssertionError) as e:
         raise UserError(f"cannot build {name} with {kwargs}: {e}") from e
     if checkpoint:
-        weights.load_weights(model, checkpoint)
+        load_weights(model, checkpoint)
     return model
 
 

@@ -37,7 +37,7 @@ from timm.models._pretrained import DefaultCfg
 from timm.models._registry import generate_default_cfgs
 from timm.models.cait import Cait, _create_cait
 
-from kit.errors import UserError
+from kit.core.errors import UserError
 from kit.models import weights
 
 __all__ = ["Cait", "DEIT_NAMES", "timm_name", "checkpoint_filter_fn", "cait_workshop_32"]
@@ -113,7 +113,9 @@ def _offline(name: str, create: Callable[..., nn.Module]) -> Callable[..., nn.Mo
 
     def entry(pretrained: bool = False, **kwargs) -> nn.Module:
         origin = (default_cfgs[name].default.origin_url or "") if name in default_cfgs else ""
-        return weights.build_offline(name, pretrained, kwargs, lambda **kw: create(pretrained=False, **kw), origin)
+        return weights.build_offline(
+            name, pretrained, kwargs, lambda **kw: create(pretrained=False, **kw), origin, checkpoint_filter_fn
+        )
 
     entry.__name__ = entry.__qualname__ = name
     entry.__module__ = __name__

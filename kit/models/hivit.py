@@ -462,7 +462,11 @@ def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
 def _create_hivit(variant: str, pretrained: bool = False, **kwargs) -> HiViT:
     """timm's builder without weights, then the local file ``pretrained=True`` names (kit.models.weights)."""
     return weights.build_offline(
-        variant, pretrained, kwargs, lambda **kw: build_model_with_cfg(HiViT, variant, False, **kw)
+        variant,
+        pretrained,
+        kwargs,
+        lambda **kw: build_model_with_cfg(HiViT, variant, False, **kw),
+        filter_fn=checkpoint_filter_fn,
     )
 
 

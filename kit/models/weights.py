@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -34,7 +33,7 @@ import torch.nn as nn
 from timm.models import clean_state_dict
 from timm.models._pretrained import PretrainedCfg
 
-from kit.errors import UserError
+from kit.core.errors import UserError
 
 __all__ = [
     "PretrainedFileError",
@@ -100,7 +99,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with _deit_args_allowed():
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file; all mean the same)
-        from kit.ckptcheck import unreadable
+        from kit.core.ckptcheck import unreadable
 
         raise UserError(unreadable(path, e)) from e
     return unwrap_state_dict(obj, str(path))
@@ -119,15 +118,6 @@ def _classifier_keys(model: nn.Module) -> set[str]:
     return {f"{n}.{p}" for n in names for p in ("weight", "bias")}
 
 
-def _family_filter(model: nn.Module) -> Optional[Callable]:
-    """The ``checkpoint_filter_fn`` of the kit module that registered the model (timm's convention)."""
-    from kit.models import cait
-
-    if isinstance(model, cait.Cait):  # timm's class; the kit's CaiT module holds its filter
-        return cait.checkpoint_filter_fn
-    return getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
-
-
 def load_weights(
     model: nn.Module,
     checkpoint: str | Path | Mapping[str, torch.Tensor],
@@ -139,13 +129,13 @@ def load_weights(
     Strict except for the classifier: a head of another size (fine-tuning to new classes) or no head
     in the checkpoint (a backbone) keeps the model's own freshly initialised head. Any other missing,
     unexpected or mis-shaped key is a :class:`WeightsMismatch` naming a few of them, so a checkpoint of another
-    model never half-loads. ``filter_fn(state_dict, model)`` defaults to the family's ``checkpoint_filter_fn``.
+    model never half-loads. ``filter_fn(state_dict, model)`` is the family's ``checkpoint_filter_fn`` (timm's
+    ``pretrained_filter_fn``), passed in by the family: this loader knows no family.
     """
     if isinstance(checkpoint, Mapping):
         source, state_dict = "state_dict", unwrap_state_dict(checkpoint)
     else:
         source, state_dict = str(checkpoint), read_state_dict(checkpoint)
-    filter_fn = filter_fn or _family_filter(model)
     if filter_fn is not None:
         state_dict = filter_fn(state_dict, model)
 
@@ -207,11 +197,17 @@ def pretrained_source(name: str, pretrained: bool, kwargs: Mapping, origin: str 
 
 
 def build_offline(
-    name: str, pretrained: bool, kwargs: dict, build: Callable[..., nn.Module], origin: str = ""
+    name: str,
+    pretrained: bool,
+    kwargs: dict,
+    build: Callable[..., nn.Module],
+    origin: str = "",
+    filter_fn: Optional[Callable] = None,
 ) -> nn.Module:
-    """``build(**kwargs)`` without weights, then the local weights ``pretrained=True`` names (see above)."""
+    """``build(**kwargs)`` without weights, then the local weights ``pretrained=True`` names (see above),
+    through the family's ``filter_fn``."""
     source = pretrained_source(name, pretrained, kwargs, origin)
     model = build(**kwargs)
     if source is not None:
-        load_weights(model, source)
+        load_weights(model, source, filter_fn=filter_fn)
     return model

@@ -8,7 +8,7 @@ else ``chromium`` (Debian: ``apt-get install chromium``) or Google Chrome on the
 The server is started the way ``make lab`` starts it (the same ``lab-settings/`` overrides: no news pop-up),
 but on a free port of 127.0.0.1 with a token of its own, on copies of the notebooks in a temporary folder
 laid out like the repository (``notebooks/``, and ``data/`` and ``runs/`` beside it) and made as ``make lab`` makes a
-learner's (solutions held back on Run All: ``kit.solutions``), so that the tests never
+learner's (solutions held back on Run All: ``kit.workshop.solutions``), so that the tests never
 write into the clone except their screenshots. Its environment turns quick mode on (``KIT_QUICK=1``), puts this
 checkout first on the kernels' ``PYTHONPATH``, and keeps Jupyter and IPython away from the user's own settings.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import solutions
+from kit.workshop import solutions
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Where the screenshots (one per notebook, and the report) and timings.json go.

@@ -63,10 +63,10 @@ class _InfGrad(torch.autograd.Function):
 def test_amp_on_the_card_scales_skips_an_overflowing_step_and_passes_kit_compare(digits, tmp_path, monkeypatch):
     fp32 = tmp_path / "cpu"
     _train(digits, fp32, "cpu")
-    import kit.train
+    import kit.train.loop
     from kit.cli import main
 
-    real_step, calls = kit.train.train_step, []
+    real_step, calls = kit.train.loop.train_step, []
 
     def step_with_overflow_at_7(parts, images, labels, dev):
         calls.append(1)
@@ -79,7 +79,7 @@ def test_amp_on_the_card_scales_skips_an_overflowing_step_and_passes_kit_compare
                 parts.criterion = criterion
         return real_step(parts, images, labels, dev)
 
-    monkeypatch.setattr(kit.train, "train_step", step_with_overflow_at_7)
+    monkeypatch.setattr(kit.train.loop, "train_step", step_with_overflow_at_7)
     amp = tmp_path / "amp"
     assert main(["train", "--recipe", "workshop_hivit", "--data", str(digits), "--out", str(amp), "--device", "sdaa",
                  "--max-steps", STEPS, "--amp"]) == 0
