@@ -52,13 +52,24 @@ FLOOR_ENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vitkit/floor-py310-torch$(FL
 FLOOR_CONSTRAINTS ?= $(FLOOR_NUMPY)
 
 
+# A room without internet (docs/workshop-room.md): `make wheelhouse [WHEELHOUSE=dir]` (online, once) puts every wheel
+# `make setup` installs into one folder with a manifest (tools/wheelhouse.py); `make setup WHEELHOUSE=dir` then
+# installs from that folder only. With KIT_PYTHON the environment's own torch and torchvision stay out of it.
+WHEELHOUSE ?=
+WHEELHOUSE_EXTRAS ?= test,lab
+ifdef WHEELHOUSE
+PIP = $(PY) tools/wheelhouse.py pip $(WHEELHOUSE) --
+else
+PIP = $(PY) -m pip
+endif
+
 # make lab: JupyterLab on a working copy of the notebooks (see README, "make lab"), with the settings in
 # lab-settings/ (no news or update pop-ups). LAB_DIR sits one level below the repository, as notebooks/ does,
 # so the notebooks' relative default paths (../data/digits, ../runs/notebooks) mean the same from there.
 LAB_DIR ?= lab
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup run test test-fast test-floor test-browser lab lab-update bench clean help FORCE setup-emulator test-emulator \
+.PHONY: wheelhouse test-offline setup run test test-fast test-floor test-browser lab lab-update bench clean help FORCE setup-emulator test-emulator \
 	test-emulator-stacks
 
 help:
@@ -67,7 +78,9 @@ help:
 	@echo "make test-floor  the same tests on the SDAA floor: Python 3.10, torch $(FLOOR_TORCH), torchvision $(FLOOR_TORCHVISION), $(FLOOR_NUMPY)"
 	@echo "              (its environment is built once, in $(FLOOR_ENV))"
 	@echo "make test-fast  the unit tests without the slow ones (while editing)"
-	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python)"
+	@echo "make setup    only the set-up (.venv, or KIT_PYTHON=/path/to/python); WHEELHOUSE=dir: offline, from that folder"
+	@echo "make wheelhouse  every wheel make setup installs, into WHEELHOUSE (default wheelhouse/), for a room offline"
+	@echo "make test-offline  a fresh clone set up and run from a wheelhouse in a network namespace (root)"
 	@echo "make lab      open JupyterLab on your working copy of the notebooks ($(LAB_DIR)/)"
 	@echo "make lab-update  merge the teacher's changes to notebooks/ into your copies, keeping your answers"
 	@echo "make test-browser  run the notebooks in JupyterLab in headless Chromium (needs chromium)"
@@ -94,11 +107,25 @@ $(CONSTRAINTS): pyproject.toml
 	@mv -f $@.tmp $@
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
-	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab]"
+	$(PIP) install --upgrade pip >/dev/null
+	$(PIP) install -c $(CONSTRAINTS) -e ".[test,lab]"
 	@touch $@
 
 FORCE:
+
+ifdef KIT_PYTHON
+wheelhouse: $(CONSTRAINTS)
+	$(KIT_PYTHON) tools/wheelhouse.py make $(or $(WHEELHOUSE),wheelhouse) --extras $(WHEELHOUSE_EXTRAS) \
+	  --keep-installed --constraints $(CONSTRAINTS)
+else
+wheelhouse:
+	$(PYTHON3) tools/wheelhouse.py make $(or $(WHEELHOUSE),wheelhouse) --extras $(WHEELHOUSE_EXTRAS)
+endif
+
+# The offline flow as a room meets it (needs root for a network namespace): a fresh clone, no network, `make setup
+# WHEELHOUSE=...` and `make run ARGS=--quick`. The wheelhouse is made once and kept outside the clone.
+test-offline:
+	.ci/test-offline.sh
 
 run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
@@ -132,7 +159,7 @@ lab: setup
 
 # The notebooks in JupyterLab in a real (headless) Chromium; the browser is the system's (see README).
 $(STAMP).browser: $(STAMP)
-	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[test,lab,browser]"
+	$(PIP) install -c $(CONSTRAINTS) -e ".[test,lab,browser]"
 	@touch $@
 
 lab-update: setup
@@ -150,7 +177,7 @@ EMULATOR_FILES := $(wildcard emulator/pyproject.toml emulator/setup.py emulator/
 	emulator/torch_sdaa/*/*.py emulator/torch_sdaa/csrc/*.cpp)
 $(STAMP).emulator: $(STAMP) $(EMULATOR_FILES)
 	@$(PY) emulator/torch_sdaa/_guard.py
-	$(PY) -m pip install -c $(CONSTRAINTS) ./emulator
+	$(PIP) install -c $(CONSTRAINTS) ./emulator
 	$(PY) -m torch_sdaa.build
 	@touch $@
 
