@@ -104,7 +104,7 @@ run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
 
 # The notebooks run twice, and each run checks what the other cannot: nbval executes notebooks/ with their own
-# default parameters, as a learner's JupyterLab does, and reports per cell; tests/test_workshop.py runs them
+# default parameters, as a learner's JupyterLab does, and reports per cell; tests/workshop/test_workshop.py runs them
 # through `kit workshop` (papermill, injected parameters, the make-run route) and checks what that writes
 # (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second; then lint-imports, the
 # layer contracts of pyproject.toml's [tool.importlinter] (ARCHITECTURE.md), through $(PY) so that KIT_PYTHON's
