@@ -131,12 +131,17 @@ run: setup
 	$(PY) -m kit workshop --out runs/$(RUN_NAME) $(ARGS)
 
 # The notebooks run twice, and each run checks what the other cannot: nbval executes notebooks/ with their own
-# default parameters, as a learner's JupyterLab does, and reports per cell; tests/test_workshop.py runs them
+# default parameters, as a learner's JupyterLab does, and reports per cell; tests/workshop/test_workshop.py runs them
 # through `kit workshop` (papermill, injected parameters, the make-run route) and checks what that writes
-# (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second. tests/emulator is
-# make test-emulator's (it needs the emulated card, which make setup never installs).
+# (summary.json, summary.md, figures, the notebooks' order). ruff first: it takes a second; then lint-imports, the
+# layer contracts of pyproject.toml's [tool.importlinter] (ARCHITECTURE.md), through $(PY) so that KIT_PYTHON's
+# environment checks them (import-linter has no `python -m` entry, and none for Python 3.9, where it is skipped and
+# says so). tests/emulator is make test-emulator's (it needs the emulated card, which make setup never installs).
 test: setup
 	$(PY) -m ruff check .
+	@if $(PY) -c "import sys; sys.exit(sys.version_info < (3, 10))"; then \
+	  $(PY) -c "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())" --no-cache; \
+	else echo "lint-imports skipped: import-linter needs Python >= 3.10"; fi
 	$(PY) -m pytest -n 2 tests --ignore=tests/emulator $(ARGS)
 	$(PY) -m pytest notebooks $(ARGS)
 

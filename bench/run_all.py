@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], str]] = {
     "train": ("bench_train.py", [], "the training loop's overhead against a bare loop, images/s and MFU per model"),
     "losscurve": ("bench_losscurve.py", [], "kit compare on a 1,000,000-line log against reading the lines"),
     "align": ("bench_align.py", [], "kit align dump of HiViT-base at batch 8 against a plain training step"),
+    "imports": ("bench_imports.py", [], "each CLI's --help (kit, compare, align compare, data_prep) vs python -c pass"),
     "emulator": ("bench_emulator.py", [], "a training step on the emulated SDAA card against the same step on the CPU"),
 }
 
