@@ -65,7 +65,7 @@ class LiveLossPlot:
     def figure(self):
         """The loss curve (raw, and its moving average) with validation accuracy on a second axis.
 
-        The moving average is :func:`kit.validate.losscurve.moving_average` over ``len // 25`` steps (at least 2).
+        The moving average is :func:`kit.validate.series.moving_average` over ``len // 25`` steps (at least 2).
         A plain Figure (no pyplot): callers show it with :func:`kit.workshop.runner.show_figure` or :meth:`finish`.
         """
         from matplotlib.figure import Figure

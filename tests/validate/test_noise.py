@@ -14,9 +14,8 @@ import kit.cli
 from kit.config import recipes
 from kit.core.errors import UserError
 from kit.train import perturb
-from kit.validate import noise
+from kit.validate import compare_curves, first_sustained, format_report, noise, plot_comparison
 from kit.validate.logformats import Curve, read_curve
-from kit.validate.losscurve import compare_curves, first_sustained, format_report, plot_comparison
 from kit.workshop.runner import modelzoo_logs_dir, reference_ensemble_paths
 
 HIVIT = reference_ensemble_paths("workshop_hivit")
