@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("kit.models", "list the registered HiViT and CaiT models with their sizes"),
     "train": ("kit.train.loop", "train a model from a recipe (works under torchrun for DDP)"),
     "compare": ("kit.validate.command", "compare a candidate loss curve with a reference run"),
-    "anatomy": ("kit.anatomy.report", "print a model's parameters, FLOPs and shapes per stage"),
+    "anatomy": ("kit.anatomy.command", "print a model's parameters, FLOPs and shapes per stage"),
     "align": ("kit.align", "find the first module where two devices' numbers diverge (dump, compare)"),
     "workshop": ("kit.workshop.runner", "run the workshop notebooks headless with papermill"),
 }
