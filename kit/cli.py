@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("kit.validate.command", "compare a candidate loss curve with a reference run"),
     "anatomy": ("kit.anatomy.command", "print a model's parameters, FLOPs and shapes per stage"),
     "align": ("kit.align", "find the first module where two devices' numbers diverge (dump, compare)"),
-    "workshop": ("kit.workshop.runner", "run the workshop notebooks headless with papermill"),
+    "workshop": ("kit.workshop.command", "run the workshop notebooks headless with papermill"),
 }
 
 

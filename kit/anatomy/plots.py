@@ -3,7 +3,7 @@ merge, which features a local change reaches, masked units, attention maps, Laye
 
 Every function returns a matplotlib ``Figure`` made without pyplot, so no global figure state is touched:
 the functions are safe in notebooks and in headless runs, and a notebook shows a figure with
-:func:`kit.workshop.runner.show_figure` (``display(fig)`` of a plain Figure can come out as text: see there).
+:func:`kit.workshop.notebook.show_figure` (``display(fig)`` of a plain Figure can come out as text: see there).
 Each figure is laid out by one engine, constrained layout, chosen when the figure is made; calling
 ``tight_layout()`` on such a figure would make matplotlib swap engines and warn.
 """

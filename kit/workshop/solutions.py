@@ -4,7 +4,7 @@ In ``notebooks/`` a solution is an ordinary code cell tagged ``solution`` (an an
 such as notebook 5's mystery, is tagged ``answer``): papermill and nbval execute it with the rest, so the tests
 prove every solution works. The learner works on a copy (``make lab`` -> ``lab/``), made by :func:`lab_copy`,
 in which each such cell starts with the cell magic ``%%solution``. The magic (:func:`register`, done when a
-notebook imports ``kit.workshop.runner``) holds the cell back the first time it runs in a kernel and says so; run
+notebook imports ``kit.workshop.notebook``) holds the cell back the first time it runs in a kernel and says so; run
 again, the cell runs. Run All thus shows every exercise without its answer, and one more Ctrl+Enter on a
 solution shows it.
 

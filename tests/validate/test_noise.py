@@ -16,7 +16,7 @@ from kit.core.errors import UserError
 from kit.train import perturb
 from kit.validate import compare_curves, first_sustained, format_report, noise, plot_comparison
 from kit.validate.logformats import Curve, read_curve
-from kit.workshop.runner import modelzoo_logs_dir, reference_ensemble_paths
+from kit.workshop.assets import modelzoo_logs_dir, reference_ensemble_paths
 
 HIVIT = reference_ensemble_paths("workshop_hivit")
 CAIT = reference_ensemble_paths("workshop_cait")
