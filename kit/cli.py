@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("kit.train.loop", "train a model from a recipe (works under torchrun for DDP)"),
     "compare": ("kit.validate.command", "compare a candidate loss curve with a reference run"),
     "anatomy": ("kit.anatomy.command", "print a model's parameters, FLOPs and shapes per stage"),
-    "align": ("kit.align", "find the first module where two devices' numbers diverge (dump, compare)"),
+    "align": ("kit.align.command", "find the first module where two devices' numbers diverge (dump, compare)"),
     "workshop": ("kit.workshop.command", "run the workshop notebooks headless with papermill"),
 }
 

@@ -7,11 +7,12 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from kit.align.compare import stats_errors, tensor_errors
-from kit.align.dumpio import INDEX, TENSORS
+from kit.align.dumpio import INDEX, TENSORS, read_dump, write_dump
 from kit.align.record import disable_dropout
 from kit.align.stats import stats_dict, stats_vector
 from kit.align.tolerance import precision, tolerance_for
@@ -239,3 +240,20 @@ def test_config_differences_lists_what_matters_and_skips_paths():
     for expected in ("torch version: 2.2.0 vs 2.4.0", "global batch: 64 vs 128", "lr: 0.006 vs 0.012",
                      "AMP policy: fp32 vs autocast bf16", "recipe batch_size: 64 vs 128"):
         assert expected in text
+
+
+def test_dump_tensors_read_back_with_numpy_bf16_widened_exactly(tmp_path):
+    """kit align compare reads dumps with numpy (no torch); numpy has no bfloat16, so a bf16 tensor is widened from
+    its raw bits: the numbers must be exactly torch's own bf16 -> float32, NaN and Inf included."""
+    torch.manual_seed(0)
+    half = (torch.randn(3, 5) * 100).to(torch.bfloat16)
+    half[0, 0], half[1, 1], half[2, 2] = math.nan, -math.inf, 2.0**-130  # a subnormal too
+    full, ints = torch.randn(4, 2, dtype=torch.float16), torch.arange(6).reshape(2, 3)
+    entries = [{"key": key, "saved": True} for key in ("half", "full", "ints")]
+    index = {"model": "m", "module_tree": [], "parameters": [], "entries": entries, "amp": {}, "config": {}}
+    dump = read_dump(write_dump(tmp_path / "d", index, {"half": half, "full": full, "ints": ints}))
+    got = dump.tensor("half")
+    assert got.dtype == np.float32 and got.shape == (3, 5)
+    np.testing.assert_array_equal(got, half.float().numpy())
+    np.testing.assert_array_equal(dump.tensor("full"), full.numpy())
+    np.testing.assert_array_equal(dump.tensor("ints"), ints.numpy())
