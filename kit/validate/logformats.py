@@ -46,6 +46,8 @@ import numpy as np
 
 from kit.core.errors import UserError
 
+__all__ = ["Curve", "Points", "head", "Reader", "READERS", "detect_format", "read_curve"]
+
 #: How much of a file format detection looks at before trying the whole file.
 _DETECT_HEAD = 1 << 20
 

@@ -56,6 +56,8 @@ from scipy import ndimage, stats
 from kit.core.errors import UserError
 from kit.validate.series import first_sustained, moving_average
 
+__all__ = ["WINDOW", "K", "MAX_OUTSIDE", "ALPHA", "FLOOR", "NoiseVerdict", "judge"]
+
 #: Moving-average window of the band and divergence tests when ``--smooth`` is off.
 WINDOW = 10
 #: Half-width of the band, in prediction standard deviations.

@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import math
 
+__all__ = ["LiveLossPlot"]
+
 
 class LiveLossPlot:
     """Collects training and validation records and draws them; pass it to ``kit.train.loop.train(callbacks=[...])``."""

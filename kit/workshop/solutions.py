@@ -18,6 +18,8 @@ import hashlib
 import sys
 from pathlib import Path
 
+__all__ = ["HIDDEN_TAGS", "MAGIC", "HELD_BACK", "solution", "register", "is_hidden", "lab_notebook", "lab_copy"]
+
 #: The tags of cells the learner's copy holds back until asked twice.
 HIDDEN_TAGS = ("solution", "answer")
 MAGIC = "%%solution"

@@ -43,6 +43,22 @@ from kit.workshop.assets import NOTEBOOKS
 from kit.workshop.notebook import save_json
 from kit.workshop.report import STYLE
 
+__all__ = [
+    "FAILURE",
+    "split_values",
+    "parse_sweeps",
+    "grid_sets",
+    "set_name",
+    "check_sets",
+    "flatten",
+    "finished_summary",
+    "run_sweep",
+    "columns",
+    "write_table",
+    "metric_columns",
+    "plot",
+]
+
 FAILURE = "sweep_failure.json"  # in a set's folder: why its last attempt failed (removed when it succeeds)
 
 
