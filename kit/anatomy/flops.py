@@ -39,7 +39,6 @@ def _custom_flop_formulas() -> dict:
     return {op: _sdpa_flops}
 
 
-
 def count_flops(model: nn.Module, x: torch.Tensor | None = None) -> dict:
     """FLOPs of one forward per image: ``{"total": n, "stages": {name: n}, "by_op": {op: n}, "outside": n}``.
 

@@ -88,7 +88,6 @@ def anatomy(model: nn.Module, x: torch.Tensor | None = None, name: str | None = 
     )
 
 
-
 def _fmt_shape(shape: Any) -> str:
     if shape is None:
         return "-"

@@ -60,6 +60,7 @@ MAE_THRESHOLD = 0.0002
 #: smooths with a window of 5 too, for display only).
 DISPLAY_WINDOW = 5
 
+
 @dataclass
 class Figures:
     """One rule's two means and its verdict (pass if MRE <= 0.05 or MAE <= 0.0002)."""
