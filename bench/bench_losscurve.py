@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from kit.validate.compare import compare_curves  # noqa: E402
 from kit.validate.logformats import read_curve  # noqa: E402
-from kit.validate.losscurve import compare_curves  # noqa: E402
 
 
 def write_log(path: Path, n_lines: int, seed: int = 0) -> None:

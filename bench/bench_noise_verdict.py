@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from make_reference_ensembles import EPS, run_member  # noqa: E402
 
 from kit.config import recipes  # noqa: E402
+from kit.validate.compare import compare_curves  # noqa: E402
 from kit.validate.logformats import Curve, head, read_curve  # noqa: E402
-from kit.validate.losscurve import compare_curves  # noqa: E402
 
 RECIPE = "workshop_hivit"
 

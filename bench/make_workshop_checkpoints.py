@@ -20,7 +20,7 @@ built under a temporary name and renamed into place, so a failed or interrupted 
     README.md         the same, for people
 
 Notebook 2 shows the attention maps, LayerScale and talking-heads matrices of these weights beside freshly
-initialised ones; ``kit.workshop.runner.workshop_checkpoint(model)`` finds a file,
+initialised ones; ``kit.workshop.workshop_checkpoint(model)`` finds a file,
 ``tests/test_workshop_checkpoints.py``
 checks that each loads strictly and classifies the digits.
 """
@@ -100,7 +100,7 @@ def readme(manifest: dict) -> str:
         "that notebook 2 can show what training did to attention maps, LayerScale and the talking-heads matrices",
         "(beside freshly initialised models). Weights only (fp32 state dicts, no optimizer state); load one with",
         "",
-        "    kit.models.create(model, checkpoint=kit.workshop.runner.workshop_checkpoint(model))",
+        "    kit.models.create(model, checkpoint=kit.workshop.workshop_checkpoint(model))",
         "",
         "Written by `" + manifest["made_by"] + "`: generated, do not edit by hand; rerun it",
         "whenever a workshop recipe or model changes. It trains each recipe with the command below, takes the run's",

@@ -32,6 +32,8 @@ from kit.core.errors import UserError
 from kit.data.loaders import find_split
 from kit.data.transforms import build_transform
 
+__all__ = ["Batch", "recipe_for", "data_config", "val_split", "fixed_batch"]
+
 
 @dataclass
 class Batch:

@@ -18,6 +18,9 @@ statistics, so it is ``None``. NaN and infinities are compared by position (tens
 
 The report names the first forward entry (input, module output or loss) and the first gradient
 outside tolerance, and the first entry where NaN or Inf appeared on either side.
+
+It reads dumps with numpy only (:meth:`kit.align.dumpio.Dump.tensor`): ``kit align compare`` imports no torch,
+so it runs as fast on a login node as beside the card.
 """
 
 from __future__ import annotations
@@ -27,15 +30,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import torch
+import numpy as np
 
 from kit.align.dumpio import Dump, read_dump
-from kit.align.stats import json_number, nonfinite_count, read_number
 from kit.align.tolerance import NOISE, Tolerance, precision, tolerance_for
+from kit.align.values import json_number, nonfinite_count, read_number
 from kit.core.errors import UserError
 from kit.validate.configdiff import config_differences
 
 FORWARD_KINDS = ("input", "forward", "loss")
+
+__all__ = [
+    "FORWARD_KINDS",
+    "Row",
+    "tensor_errors",
+    "stats_errors",
+    "magnitude",
+    "gradient_scales",
+    "compare_entry",
+    "Report",
+    "compare_dumps",
+]
 
 
 @dataclass
@@ -71,25 +86,27 @@ def _ratio(error: float, scale: float) -> float:
     return 0.0 if error == 0 else math.inf
 
 
-def _nonfinite_pattern(x: torch.Tensor) -> torch.Tensor:
-    return x.isnan().to(torch.int8) + 2 * (x == math.inf).to(torch.int8) + 3 * (x == -math.inf).to(torch.int8)
+def _nonfinite_pattern(x: np.ndarray) -> np.ndarray:
+    return np.isnan(x).astype(np.int8) + 2 * (x == math.inf).astype(np.int8) + 3 * (x == -math.inf).astype(np.int8)
 
 
-def tensor_errors(ref: torch.Tensor, cand: torch.Tensor) -> tuple[float, float, Optional[float], bool]:
-    """``(max_abs, max |ref|, cosine, same NaN/Inf positions)`` of two tensors, in float64, over the finite elements."""
-    r, c = ref.detach().double().flatten(), cand.detach().double().flatten()
-    finite = torch.isfinite(r) & torch.isfinite(c)
+def tensor_errors(ref, cand) -> tuple[float, float, Optional[float], bool]:
+    """``(max_abs, max |ref|, cosine, same NaN/Inf positions)`` of two arrays (anything numpy reads: a dump's
+    tensors, a CPU torch tensor), in float64, over the finite elements."""
+    r, c = np.asarray(ref, dtype=np.float64).ravel(), np.asarray(cand, dtype=np.float64).ravel()
+    finite = np.isfinite(r) & np.isfinite(c)
     same = True
-    if not bool(finite.all()):
-        same = torch.equal(_nonfinite_pattern(r), _nonfinite_pattern(c))
+    if not finite.all():
+        same = np.array_equal(_nonfinite_pattern(r), _nonfinite_pattern(c))
         r, c = r[finite], c[finite]
-    if r.numel() == 0:
+    if r.size == 0:
         return 0.0, 0.0, 1.0, same
-    max_abs, scale = float((c - r).abs().max()), float(r.abs().max())
+    max_abs, scale = float(np.abs(c - r).max()), float(np.abs(r).max())
     if max_abs == 0:
         return 0.0, scale, 1.0, same
-    norms = float(r.norm()) * float(c.norm())
-    cosine = max(-1.0, min(1.0, float(r @ c) / norms)) if norms > 0 else float(r.norm() == c.norm())
+    r_norm, c_norm = float(np.linalg.norm(r)), float(np.linalg.norm(c))
+    norms = r_norm * c_norm
+    cosine = max(-1.0, min(1.0, float(r @ c) / norms)) if norms > 0 else float(r_norm == c_norm)
     return max_abs, scale, cosine, same
 
 

@@ -35,18 +35,27 @@ import torch.nn.functional as F
 
 import kit
 from kit.align.batch import data_config, fixed_batch, val_split
-from kit.align.dumpio import write_dump
+from kit.align.dumpio import FULL_TENSORS_MAX, write_dump
 from kit.align.record import Recorder, disable_dropout
-from kit.align.stats import float64_works, json_number
+from kit.align.stats import float64_works
+from kit.align.values import json_number
 from kit.core.seeding import seed_all
 from kit.device import shim as kit_device
 from kit.models import create
 
+__all__ = [
+    "LOSS_SCALE",
+    "amp_policy",
+    "amp_dtype",
+    "exact_fp32",
+    "weights_sha256",
+    "environment",
+    "training_step",
+    "dump",
+]
+
 #: What GradScaler multiplies the loss by at its first step; an fp16 dump does the same.
 LOSS_SCALE = 2.0**16
-
-#: Full tensors up to this many elements are stored by default (1 MiB in fp32).
-FULL_TENSORS_MAX = 2**18
 
 
 def amp_policy(dev: kit_device.Device, amp: str) -> kit_device.AmpPolicy:

@@ -3,7 +3,9 @@
 Why this layout: JSON for everything a person or another tool may want to read (statistics, module
 tree, environment), and safetensors for the full tensors, because it is a plain documented format
 (a JSON header and raw little-endian buffers) that loads without pickle, on any machine, whatever
-device wrote it. Tensors are stored as recorded (bf16 stays bf16) on the CPU.
+device wrote it. Tensors are stored as recorded (bf16 stays bf16) on the CPU. They are read back as numpy
+float arrays (:meth:`Dump.tensor`), so that reading a dump (``kit align compare``) needs no torch; numpy has no
+bfloat16, so a bf16 tensor is widened to float32 from its raw bits (exact: bf16 is float32's upper half).
 
 The folder is built under a temporary name and renamed into place (:func:`kit.core.atomic.atomic_dir`), so
 an interrupted dump never looks finished. Both files carry the same random ``dump_id``; a tensors file
@@ -17,9 +19,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from kit.core.atomic import atomic_dir
 from kit.core.errors import UserError
@@ -28,6 +30,13 @@ FORMAT = "vitkit-align-dump"
 FORMAT_VERSION = 1
 INDEX, TENSORS = "index.json", "tensors.safetensors"
 REQUIRED_KEYS = ("model", "module_tree", "parameters", "entries", "amp", "config")
+#: Full tensors up to this many elements are stored by default (1 MiB in fp32; `--full-tensors-max`).
+FULL_TENSORS_MAX = 2**18
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "INDEX", "TENSORS", "FULL_TENSORS_MAX", "write_dump", "Dump", "read_dump"]
 
 
 def write_dump(out: str | Path, index: dict, tensors: dict[str, torch.Tensor]) -> Path:
@@ -53,17 +62,36 @@ class Dump:
     def entries(self) -> list[dict]:
         return self.index["entries"]
 
-    def tensor(self, key: str) -> torch.Tensor:
+    def tensor(self, key: str) -> np.ndarray:
+        """The full tensor ``key`` as a numpy array (a bf16 one widened to float32, exactly)."""
         from safetensors import safe_open
 
-        with safe_open(str(self.path / TENSORS), framework="pt") as f:
-            return f.get_tensor(key)
+        file = self.path / TENSORS
+        with safe_open(str(file), framework="np") as f:
+            if f.get_slice(key).get_dtype() != "BF16":
+                return f.get_tensor(key)
+        return _read_bf16(file, key)
 
     def describe(self) -> str:
         derived = self.index["config"].get("derived", {})
         device = self.index["config"].get("environment", {}).get("device", {}).get("device", "?")
         precision, batch = derived.get("precision", "?"), derived.get("global_batch", "?")
         return f"{self.index['model']} on {device}, {precision}, batch {batch}"
+
+
+def _read_bf16(file: Path, key: str) -> np.ndarray:
+    """A BF16 tensor of a safetensors file as float32: its raw 16-bit words become the upper halves of float32s.
+
+    The file layout is safetensors' documented one: an 8-byte little-endian header length, the JSON header
+    (``dtype``, ``shape``, ``data_offsets`` per tensor), then the buffers.
+    """
+    with open(file, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        info = json.loads(f.read(size))[key]
+        begin, end = info["data_offsets"]
+        f.seek(8 + size + begin)
+        words = np.frombuffer(f.read(end - begin), dtype="<u2")
+    return (words.astype(np.uint32) << 16).view(np.float32).reshape(info["shape"])
 
 
 def _read_index(path: Path) -> dict:
@@ -92,7 +120,7 @@ def _check_tensors(path: Path, index: dict) -> None:
     if not file.is_file():
         raise UserError(f"{file}: missing; the dump is incomplete, write it again")
     try:
-        with safe_open(str(file), framework="pt") as f:
+        with safe_open(str(file), framework="np") as f:
             metadata: Any = f.metadata() or {}
             keys = set(f.keys())
     except Exception as e:  # noqa: BLE001  (safetensors raises its own error type from Rust for any bad file)

@@ -17,6 +17,8 @@ from kit.align.compare import FORWARD_KINDS, Report, Row
 from kit.align.render import display_name
 from kit.core.atomic import atomic_savefig
 
+__all__ = ["plot_errors"]
+
 FLOOR = 1e-12
 
 

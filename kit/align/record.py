@@ -34,6 +34,8 @@ import torch.nn as nn
 
 from kit.align.stats import stats_dict, stats_vector
 
+__all__ = ["disable_dropout", "first_float_tensor", "Entry", "Recorder"]
+
 
 def disable_dropout(model: nn.Module) -> int:
     """Set every dropout probability and drop-path rate in ``model`` to 0; return how many were on.

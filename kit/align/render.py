@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Optional
 
 from kit.align.compare import Report, Row
-from kit.align.stats import read_number
+from kit.align.values import read_number
+
+__all__ = ["SHOWN", "display_name", "render_text"]
 
 SHOWN = 20
 

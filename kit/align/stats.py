@@ -10,15 +10,19 @@ not NaN. The statistics are taken over all elements: one NaN makes mean, std and
 too, on most devices), and the ``nan`` / ``inf`` counts say how many there were.
 
 In JSON a non-finite value is written as ``null`` (strict JSON, which every reader accepts); reading
-turns it back into NaN.
+turns it back into NaN (:mod:`kit.align.values`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import torch
+
+from kit.align.values import json_number
+
+__all__ = ["STAT_NAMES", "dtype_name", "float64_works", "stats_vector", "stats_dict"]
 
 #: The statistics, in the order of the vector :func:`stats_vector` returns.
 STAT_NAMES = ("mean", "std", "min", "max", "norm", "nan", "inf")
@@ -66,19 +70,3 @@ def stats_dict(tensor: torch.Tensor, values: list[float]) -> dict:
     for name, value in zip(STAT_NAMES, values):
         stats[name] = int(value) if name in ("nan", "inf") else json_number(value)
     return stats
-
-
-def json_number(value: float) -> Optional[float]:
-    """``value``, or None where it is NaN or infinite (strict JSON has no such numbers)."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def read_number(value: Optional[float]) -> float:
-    """A statistic as read from JSON: ``null`` is NaN."""
-    return math.nan if value is None else float(value)
-
-
-def nonfinite_count(stats: dict) -> int:
-    """How many NaN and infinite elements the tensor of ``stats`` held."""
-    return int(stats.get("nan", 0)) + int(stats.get("inf", 0))

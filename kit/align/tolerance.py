@@ -44,6 +44,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+__all__ = ["Tolerance", "TOLERANCES", "NOISE", "precision", "tolerance_for"]
+
 
 @dataclass(frozen=True)
 class Tolerance:

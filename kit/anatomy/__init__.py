@@ -1,13 +1,32 @@
 """A model taken apart: parameters, FLOPs, shapes, attention, per stage; ``kit anatomy``.
 
-    plots.py        Pictures of what :mod:`kit.anatomy.report` reads off a model: parameters per stage, the patch grids
-    report.py       What a model is made of, read off the real modules: parameters, FLOPs, shapes and attention
+    attention.py    Attention read off the real modules: the maps, CaiT's talking heads, LayerScale
+    command.py      ``kit anatomy MODEL``: the report for a kit model, as tables or JSON
+    flops.py        FLOPs and shapes per stage, from one forward of the real model
+    forward.py      Running a model once to read it: an example input, eval mode, hooks that never outlive it
+    layout.py       A model cut into stages, read off its module layout
+    plots.py        Pictures of what the readings give: parameters per stage, the patch grids, attention
+    report.py       What a model is made of, in one report: parameters, FLOPs, shapes and attention per stage
     speed.py        HiViT's masked forward, timed: the speed-up that running the stem on kept units only buys
 """
 
 from kit.core.lazy import lazy_exports
 
 _EXPORTS = {
+    # attention
+    "explicit_attention": "attention",
+    "attention_maps": "attention",
+    "capture_attention": "attention",
+    "talking_heads": "attention",
+    "layerscale": "attention",
+    # flops
+    "count_flops": "flops",
+    "stage_shapes": "flops",
+    # forward
+    "evaluating": "forward",
+    "example_input": "forward",
+    "removing_hooks": "forward",
+    "keep_first": "forward",
     # plots
     "plot_param_table": "plots",
     "plot_patch_grid": "plots",
@@ -19,23 +38,16 @@ _EXPORTS = {
     "plot_talking_heads": "plots",
     "plot_architecture": "plots",
     # report
-    "Stage": "report",
     "StageRow": "report",
     "Anatomy": "report",
-    "stages": "report",
-    "param_table": "report",
-    "example_input": "report",
-    "evaluating": "report",
-    "count_flops": "report",
-    "stage_shapes": "report",
-    "explicit_attention": "report",
-    "attention_maps": "report",
-    "talking_heads": "report",
-    "layerscale": "report",
     "anatomy": "report",
     "format_report": "report",
     # speed
     "masked_forward_times": "speed",
+    # layout
+    "Stage": "layout",
+    "stages": "layout",
+    "param_table": "layout",
 }
 
 __all__ = list(_EXPORTS)

@@ -1,10 +1,9 @@
-"""Pictures of what :mod:`kit.anatomy.report` reads off a model: parameters per stage, the patch grids, HiViT's patch
-merge,
-which features a local change reaches, masked units, attention maps, LayerScale and the talking-heads matrices.
+"""Pictures of what :mod:`kit.anatomy` reads off a model: parameters per stage, the patch grids, HiViT's patch
+merge, which features a local change reaches, masked units, attention maps, LayerScale and the talking-heads matrices.
 
 Every function returns a matplotlib ``Figure`` made without pyplot, so no global figure state is touched:
 the functions are safe in notebooks and in headless runs, and a notebook shows a figure with
-:func:`kit.workshop.runner.show_figure` (``display(fig)`` of a plain Figure can come out as text: see there).
+:func:`kit.workshop.notebook.show_figure` (``display(fig)`` of a plain Figure can come out as text: see there).
 Each figure is laid out by one engine, constrained layout, chosen when the figure is made; calling
 ``tight_layout()`` on such a figure would make matplotlib swap engines and warn.
 """
@@ -20,7 +19,7 @@ import torch.nn as nn
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from kit.anatomy.report import param_table
+from kit.anatomy.layout import param_table
 
 __all__ = [
     "plot_param_table",
@@ -40,7 +39,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def plot_param_table(rows: Sequence[dict] | nn.Module, log: bool = False) -> Figure:
-    """Horizontal bars of parameters per stage (from :func:`kit.anatomy.report.param_table` rows or a model)."""
+    """Horizontal bars of parameters per stage (from :func:`kit.anatomy.layout.param_table` rows or a model)."""
     rows = param_table(rows) if isinstance(rows, nn.Module) else list(rows)
     fig = _figure(7, 0.28 * len(rows) + 1.2)
     ax = fig.add_subplot()
@@ -198,7 +197,7 @@ def plot_attention_maps(maps: dict[str, torch.Tensor], blocks: Sequence[str] | N
                         vmax: float | None = None) -> Figure:
     """One row per block, one panel per head: where a query token looks, drawn on the token grid.
 
-    ``maps`` is what :func:`kit.anatomy.report.attention_maps` returns. For class attention (one query) the query
+    ``maps`` is what :func:`kit.anatomy.attention.attention_maps` returns. For class attention (one query) the query
     is the class token and its weight on itself is left out (given in the panel title); for self-attention
     ``query`` picks the token (default: the centre one). ``image`` (C, H, W), if given, is drawn in the
     first column. ``vmax``: one colour scale, from 0 to ``vmax``, for every panel (so that nearly uniform weights
@@ -244,8 +243,8 @@ def _labelled(rows) -> dict[str, list]:
 
 def plot_layerscale(rows: Sequence[dict] | dict[str, Sequence[dict]]) -> Figure:
     """Left: mean |gamma| per block (log scale); right: each branch's size relative to the stream
-    (``rows`` from :func:`kit.anatomy.report.layerscale`, or ``{label: rows}`` to draw several models of the same layout
-    over one another, e.g. freshly initialised and trained)."""
+    (``rows`` from :func:`kit.anatomy.attention.layerscale`, or ``{label: rows}`` to draw several models of the same
+    layout over one another, e.g. freshly initialised and trained)."""
     runs = _labelled(rows)
     fig = _figure(10, 3.4)
     left, right = fig.subplots(1, 2)
@@ -276,7 +275,7 @@ def plot_layerscale(rows: Sequence[dict] | dict[str, Sequence[dict]]) -> Figure:
 
 def plot_talking_heads(rows: Sequence[dict] | dict[str, Sequence[dict]], blocks: Sequence[int] | None = None) -> Figure:
     """The proj_l (before softmax) and proj_w (after softmax) head-mixing matrices of chosen blocks
-    (``rows`` from :func:`kit.anatomy.report.talking_heads`, or ``{label: rows}``: two rows of panels per label, e.g.
+    (``rows`` from :func:`kit.anatomy.attention.talking_heads`, or ``{label: rows}``: two rows of panels per label, e.g.
     freshly initialised above trained)."""
     runs = _labelled(rows)
     if not any(runs.values()):

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from kit.anatomy.report import evaluating, example_input
+from kit.anatomy.forward import evaluating, example_input
 from kit.device.shim import Device
 from kit.device.timing import measure
 from kit.models.hivit import random_masking_ids

@@ -40,6 +40,25 @@ from kit.core.errors import UserError
 from kit.core.seeding import derive_seed, seed_cpu_generators
 from kit.data.transforms import build_transform, normalize_batch, split_normalize
 
+__all__ = [
+    "SampleError",
+    "UnreadableImage",
+    "TransformFailed",
+    "Split",
+    "find_split",
+    "DecodedCache",
+    "ImageSamples",
+    "failing_transform",
+    "collate",
+    "NormalizingCollate",
+    "samples_and_collate",
+    "EpochSampler",
+    "ShardSampler",
+    "Loaders",
+    "build_loaders",
+    "clean_errors",
+]
+
 Sample = tuple[str, int]
 
 

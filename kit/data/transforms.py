@@ -40,6 +40,15 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transf
 from timm.data import auto_augment as timm_auto_augment
 from torchvision import transforms as tv
 
+__all__ = [
+    "posterize_at_least_one_bit",
+    "augment_ops",
+    "keep_posterize_in_range",
+    "build_transform",
+    "split_normalize",
+    "normalize_batch",
+]
+
 try:  # timm >= 0.9 ends its transforms with MaybeToTensor; older ones with torchvision's ToTensor
     from timm.data.transforms import MaybeToTensor as _TimmToTensor
 except ImportError:  # pragma: no cover - old timm

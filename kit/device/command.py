@@ -2,22 +2,25 @@
 ``--amp`` would do there.
 
 A command of its own, apart from :mod:`kit.device.shim`, so that the shim the trainer imports holds no printing;
-notebook 0 shows the same rows through :func:`report`.
+notebook 0 shows the same rows through :func:`report`. torch (and the shim) load only when the rows are made,
+so ``kit devices --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import torch
-
-from kit.device.shim import AMP_CHOICES, mps_available, resolve, sdaa_emulated
+from kit.device.choices import AMP_CHOICES
 
 __all__ = ["report", "add_arguments", "run"]
 
 
 def report(amp: str = "auto") -> list[tuple[str, str]]:
     """(label, value) rows describing what this machine has; used by ``kit devices`` and notebook 0."""
+    import torch
+
+    from kit.device.shim import mps_available, resolve, sdaa_emulated
+
     rows = [("torch", torch.__version__)]
     try:
         import torch_sdaa  # noqa: F401  (optional: only SDAA machines have it)

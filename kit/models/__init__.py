@@ -6,6 +6,7 @@ trainer, ``kit anatomy``, the notebooks, the benchmarks): timm's ``create_model`
 every caller needs, DeiT's CaiT names and weights from a local file, with errors a user can act on.
 
     hivit.py    HiViT, mmpretrain-compatible names, the masked forward
+    hivit_weights.py  an mmpretrain HiViT checkpoint mapped onto the kit's names
     cait.py     timm's CaiT re-registered offline, DeiT names, the workshop CaiT
     weights.py  reading checkpoints of any common layout, strict loading, the never-download rule
 """

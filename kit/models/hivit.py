@@ -19,7 +19,7 @@ Why the design matters (and why this file has a masked forward):
 
 State-dict names equal mmpretrain's backbone names (``patch_embed.proj``, ``pos_embed``, one flat
 ``blocks`` list that also holds the two merges, persistent ``relative_position_index`` buffers) plus
-a timm-style ``head``; :func:`checkpoint_filter_fn` maps an mmpretrain checkpoint
+a timm-style ``head``; :func:`kit.models.hivit_weights.checkpoint_filter_fn` maps an mmpretrain checkpoint
 (``backbone.*``, ``head.fc.*``) onto it. Load one with::
 
     timm.create_model("hivit_tiny_patch16_224", pretrained=True,
@@ -48,8 +48,6 @@ from timm.layers import (
     Mlp,
     PatchEmbed,
     gen_relative_position_index,
-    resample_abs_pos_embed,
-    resize_rel_pos_bias_table,
     trunc_normal_,
     use_fused_attn,
 )
@@ -57,6 +55,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from torch.utils.checkpoint import checkpoint
 
 from kit.models import weights
+from kit.models.hivit_weights import checkpoint_filter_fn
 
 __all__ = ["HiViT", "checkpoint_filter_fn", "random_masking_ids"]
 
@@ -282,13 +281,9 @@ class HiViT(nn.Module):
 
         stem_dim = embed_dim // 2 ** (len(depths) - 1)
         self.patch_embed = PatchEmbed(
-            img_size=img_size,
-            patch_size=patch_size // inner_patches,
-            in_chans=in_chans,
-            embed_dim=stem_dim,
-            norm_layer=norm_layer if patch_norm else None,
-            output_fmt="NHWC",
-        )
+            img_size=img_size, patch_size=patch_size // inner_patches, in_chans=in_chans, embed_dim=stem_dim,
+            norm_layer=norm_layer if patch_norm else None, output_fmt="NHWC",
+        )  # fmt: skip
         grid_h, grid_w = (g // inner_patches for g in self.patch_embed.grid_size)
         if rpe and grid_h != grid_w:
             raise ValueError(f"relative position bias needs a square token grid, got {grid_h}x{grid_w}")
@@ -313,22 +308,11 @@ class HiViT(nn.Module):
         for stage, depth in enumerate(depths):
             is_main = stage == len(depths) - 1
             for _ in range(depth if is_main else 2 * depth):
-                blocks.append(
-                    Block(
-                        dim,
-                        num_heads=num_heads if is_main else 0,
-                        mlp_ratio=mlp_ratio if is_main else stem_mlp_ratio,
-                        grid_size=grid_h,
-                        qkv_bias=qkv_bias,
-                        qk_scale=qk_scale,
-                        proj_drop=drop_rate,
-                        attn_drop=attn_drop_rate,
-                        drop_path=dpr.pop(0),
-                        rpe=rpe,
-                        act_layer=act_layer,
-                        norm_layer=norm_layer,
-                    )
-                )
+                blocks.append(Block(
+                    dim, num_heads=num_heads if is_main else 0, mlp_ratio=mlp_ratio if is_main else stem_mlp_ratio,
+                    grid_size=grid_h, qkv_bias=qkv_bias, qk_scale=qk_scale, proj_drop=drop_rate,
+                    attn_drop=attn_drop_rate, drop_path=dpr.pop(0), rpe=rpe, act_layer=act_layer, norm_layer=norm_layer,
+                ))  # fmt: skip
             if not is_main:
                 blocks.append(PatchMerge(dim, norm_layer))
                 dim *= 2
@@ -429,34 +413,6 @@ class HiViT(nn.Module):
 
     def forward(self, x: torch.Tensor, ids_keep: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.forward_head(self.forward_features(x, ids_keep))
-
-
-# ------------------------------------------------------------------------------- checkpoints
-def checkpoint_filter_fn(state_dict: dict, model: HiViT) -> dict:
-    """Map an mmpretrain or kit state dict onto ``model``'s names (kit.models.weights has unwrapped it).
-
-    Strips ``backbone.``, maps ``head.fc.`` to ``head.``, drops mmpretrain's data_preprocessor buffers.
-    When the model was built for another image size, pos_embed and the bias tables are resampled
-    (timm's helpers) and the index buffers are taken from the model.
-    """
-    own = model.state_dict()
-    out = {}
-    for k, v in state_dict.items():
-        if k.startswith("data_preprocessor."):
-            continue
-        if k.startswith("backbone."):
-            k = k[len("backbone.") :]
-        elif k.startswith("head.fc."):
-            k = "head." + k[len("head.fc.") :]
-        if k in own and v.shape != own[k].shape:
-            if k == "pos_embed":
-                v = resample_abs_pos_embed(v, new_size=list(model.grid_size), num_prefix_tokens=0)
-            elif k.endswith("relative_position_bias_table"):
-                v = resize_rel_pos_bias_table(v, new_window_size=model.grid_size, new_bias_shape=own[k].shape)
-            elif k.endswith("relative_position_index"):
-                v = own[k]
-        out[k] = v
-    return out
 
 
 def _create_hivit(variant: str, pretrained: bool = False, **kwargs) -> HiViT:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+__all__ = ["IGNORED", "DERIVED", "VERSIONS", "flatten", "config_differences", "run_folder_config"]
+
 #: Recipe keys whose values never change the computed numbers.
 IGNORED = {"description", "source", "name", "data.path", "data.prepare", "data.num_workers", "data.cache_images",
            "run.out", "run.device", "run.progress", "run.overwrite", "run.resume", "run.save_every"}

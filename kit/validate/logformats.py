@@ -1,7 +1,7 @@
 """Training-loss log readers: which log formats exist, and why each is read the way it is.
 
 :func:`read_curve` turns one log file into a :class:`Curve`, the input of
-:func:`kit.validate.losscurve.compare_curves`. Readers, one small function per format, are listed in
+:func:`kit.validate.compare.compare_curves`. Readers, one small function per format, are listed in
 :data:`READERS` (name -> detector + parser); the format is detected from the file's content unless
 forced. Every reader returns the log's own step numbers where it has them:
 
@@ -45,6 +45,8 @@ from typing import Callable, Iterator, NamedTuple, Optional
 import numpy as np
 
 from kit.core.errors import UserError
+
+__all__ = ["Curve", "Points", "head", "Reader", "READERS", "detect_format", "read_curve"]
 
 #: How much of a file format detection looks at before trying the whole file.
 _DETECT_HEAD = 1 << 20

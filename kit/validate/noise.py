@@ -41,7 +41,7 @@ points lie outside the band and make the offset non-finite: such a candidate fai
 The constants were chosen from the statistics above, not fitted to the measurements; the README gives
 the rule's measured false-alarm rate and power on the workshop HiViT.
 
-Notebook API: :func:`judge` (on paired arrays; :func:`kit.validate.losscurve.compare_curves` calls it when given
+Notebook API: :func:`judge` (on paired arrays; :func:`kit.validate.compare.compare_curves` calls it when given
 reference runs), :class:`NoiseVerdict`.
 """
 
@@ -55,6 +55,8 @@ from scipy import ndimage, stats
 
 from kit.core.errors import UserError
 from kit.validate.series import first_sustained, moving_average
+
+__all__ = ["WINDOW", "K", "MAX_OUTSIDE", "ALPHA", "FLOOR", "NoiseVerdict", "judge"]
 
 #: Moving-average window of the band and divergence tests when ``--smooth`` is off.
 WINDOW = 10

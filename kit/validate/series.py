@@ -1,8 +1,8 @@
 """Arithmetic on loss series that every rule shares: the moving average and the first sustained stretch.
 
-Why a module of its own: the ModelZoo/strict rules (:mod:`kit.validate.losscurve`) and the noise verdict
+Why a module of its own: the ModelZoo/strict rules (:mod:`kit.validate.compare`) and the noise verdict
 (:mod:`kit.validate.noise`) both need them, and the noise verdict is one of the rules the comparison
-runs; with these two here, imports point one way (losscurve -> noise -> series).
+runs; with these two here, imports point one way (compare -> noise -> series).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """What the notebooks use: helpers, shipped assets, the papermill runner, the report, the live plot.
 
+    assets.py       What the kit ships beside its code: the notebooks, reference curves and ensembles, checkpoints
+    command.py      ``kit workshop``: the notebooks headless, or a sweep of them
     labcopy.py      The learners' working copies of the notebooks (``make lab``)
     liveplot.py     A live loss plot for notebooks, fed by the trainer's ``on_step`` / ``on_eval`` callbacks
+    notebook.py     The helpers every notebook calls: parameters checked, quick mode, figures and results saved
     report.py       The workshop's run report: ``runs/NAME/index.html``, one page anyone can open from the file system
     runner.py       The workshop, headless: run the notebooks in order with papermill and summarise what they did
     solutions.py    Solutions that a learner's Run All does not give away
@@ -11,6 +14,16 @@
 from kit.core.lazy import lazy_exports
 
 _EXPORTS = {
+    # assets
+    "NOTEBOOKS": "assets",
+    "ASSETS": "assets",
+    "reference_curve_path": "assets",
+    "reference_ensemble_paths": "assets",
+    "WORKSHOP_CHECKPOINTS": "assets",
+    "workshop_checkpoints": "assets",
+    "workshop_checkpoint": "assets",
+    "modelzoo_logs_dir": "assets",
+    "notebooks_dir": "assets",
     # labcopy
     "record": "labcopy",
     "base_of": "labcopy",
@@ -21,6 +34,17 @@ _EXPORTS = {
     "update": "labcopy",
     # liveplot
     "LiveLossPlot": "liveplot",
+    # notebook
+    "QUICK_ENV": "notebook",
+    "check_notebook_parameters": "notebook",
+    "resolve_quick": "notebook",
+    "save_figure": "notebook",
+    "show_figure": "notebook",
+    "display_png": "notebook",
+    "close_if_pyplot": "notebook",
+    "interact": "notebook",
+    "save_json": "notebook",
+    "load_json": "notebook",
     # report
     "STYLE": "report",
     "notebook_html_name": "report",
@@ -28,25 +52,6 @@ _EXPORTS = {
     "report_html": "report",
     "write_report": "report",
     # runner
-    "NOTEBOOKS": "runner",
-    "QUICK_ENV": "runner",
-    "check_notebook_parameters": "runner",
-    "resolve_quick": "runner",
-    "save_figure": "runner",
-    "show_figure": "runner",
-    "display_png": "runner",
-    "close_if_pyplot": "runner",
-    "interact": "runner",
-    "save_json": "runner",
-    "load_json": "runner",
-    "ASSETS": "runner",
-    "reference_curve_path": "runner",
-    "reference_ensemble_paths": "runner",
-    "WORKSHOP_CHECKPOINTS": "runner",
-    "workshop_checkpoints": "runner",
-    "workshop_checkpoint": "runner",
-    "modelzoo_logs_dir": "runner",
-    "notebooks_dir": "runner",
     "RESERVED": "runner",
     "parse_parameter": "runner",
     "declared_parameters": "runner",

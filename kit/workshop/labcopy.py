@@ -25,6 +25,8 @@ from typing import Callable, Optional
 
 from kit.core.atomic import atomic_write_text
 
+__all__ = ["record", "base_of", "lab_text", "copy", "conflicts", "merge_one", "update"]
+
 UPSTREAM, BACKUP = ".upstream", ".backup"
 
 

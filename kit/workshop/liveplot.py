@@ -5,7 +5,7 @@ steps while training runs; its last frame is the final figure. Headless (papermi
 one plain status line every ``print_every`` steps and the final figure — executed notebooks stay small and
 readable. Either way the final figure is shown exactly once.
 
-Frames are shown as PNG images (:func:`kit.workshop.runner.display_png`), not as Figure objects: a Figure is drawn
+Frames are shown as PNG images (:func:`kit.workshop.notebook.display_png`), not as Figure objects: a Figure is drawn
 only when matplotlib's inline backend happens to be set up, and the figures here are made without pyplot,
 so nothing is left for the inline backend to show again at the end of the cell.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import math
+
+__all__ = ["LiveLossPlot"]
 
 
 class LiveLossPlot:
@@ -65,8 +67,8 @@ class LiveLossPlot:
     def figure(self):
         """The loss curve (raw, and its moving average) with validation accuracy on a second axis.
 
-        The moving average is :func:`kit.validate.losscurve.moving_average` over ``len // 25`` steps (at least 2).
-        A plain Figure (no pyplot): callers show it with :func:`kit.workshop.runner.show_figure` or :meth:`finish`.
+        The moving average is :func:`kit.validate.series.moving_average` over ``len // 25`` steps (at least 2).
+        A plain Figure (no pyplot): callers show it with :func:`kit.workshop.notebook.show_figure` or :meth:`finish`.
         """
         from matplotlib.figure import Figure
 
@@ -103,7 +105,7 @@ class LiveLossPlot:
         display(widgets.VBox([self._status, self._out]))
 
     def _redraw(self, png: bytes | None = None) -> None:
-        from kit.workshop.runner import display_png
+        from kit.workshop.notebook import display_png
 
         self._status.value = f"<code>{self.status_line()}</code>"
         if png is None:
@@ -118,11 +120,11 @@ class LiveLossPlot:
     def finish(self, out_dir=None, name: str | None = None):
         """Final status line and figure; returns the figure.
 
-        With ``out_dir`` and ``name`` the figure is also saved (:func:`kit.workshop.runner.save_figure`) and shown once:
-        interactive, as the widget's last frame (the very file saved); headless, below the status line.
+        With ``out_dir`` and ``name`` the figure is also saved (:func:`kit.workshop.notebook.save_figure`) and shown
+        once: interactive, as the widget's last frame (the very file saved); headless, below the status line.
         Without them nothing is shown, and the caller decides what to do with the figure.
         """
-        from kit.workshop.runner import display_png, save_figure
+        from kit.workshop.notebook import display_png, save_figure
 
         fig = self.figure()
         png = None

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from kit.core.atomic import atomic_write_text
 
+__all__ = ["STYLE", "notebook_html_name", "render_notebook", "report_html", "write_report"]
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; }

@@ -1,7 +1,7 @@
 """The workshop, headless: run the notebooks in order with papermill and summarise what they did.
 
-``kit workshop --out runs/NAME`` is what ``make run`` calls. Each notebook receives the same
-parameters (device, data and output folders, quick mode, ...), writes its figures and a small JSON
+``kit workshop --out runs/NAME`` (:mod:`kit.workshop.command`) is what ``make run`` calls. Each notebook receives
+the same parameters (device, data and output folders, quick mode, ...), writes its figures and a small JSON
 of its results into the run folder, and the next one reads what it needs from there — so the
 notebooks stay independent lessons that also run one by one in JupyterLab.
 
@@ -23,9 +23,9 @@ What a run leaves in ``runs/NAME/``::
 
 ``-p NAME VALUE`` (papermill's own flag, repeatable) sets any parameter a notebook declares in its
 ``parameters`` cell, e.g. ``-p epochs 5 -p amp true``; values are parsed as papermill parses them, and
-checked (:func:`check_notebook_parameters`, as each notebook's first code cell checks them) before the
-first notebook runs. A :class:`UserError` raised inside a notebook (a bad setting, a busy run folder ...)
-ends the workshop with exit code 2 and one line naming the notebook, not papermill's traceback.
+checked (:func:`kit.workshop.notebook.check_notebook_parameters`, as each notebook's first code cell checks
+them) before the first notebook runs. A :class:`UserError` raised inside a notebook (a bad setting, a busy run
+folder ...) ends the workshop with exit code 2 and one line naming the notebook, not papermill's traceback.
 
 An interrupted workshop (Ctrl-C, SIGKILL, a full disk, a failing notebook) rerun into the same folder goes on
 where it stopped (:class:`ProgressRecord`). Nothing it started outlives it (:mod:`kit.core.lifetime`): its kernels'
@@ -36,195 +36,34 @@ lock and says in one line what finished (exit code 130).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from kit.core import diskfull, lifetime
-from kit.core.atomic import atomic_savefig, atomic_write_text
+from kit.core.atomic import atomic_write_text
 from kit.core.errors import UserError
 from kit.core.runlock import hold_run_folder
+from kit.workshop.assets import NOTEBOOKS, notebooks_dir
+from kit.workshop.notebook import check_notebook_parameters, load_json, save_json
 from kit.workshop.report import write_report
-from kit.workshop.solutions import register as _register_solution_magic
 
-_register_solution_magic()  # %%solution in a notebook kernel (kit.workshop.solutions): lab copies hide answers
-
-NOTEBOOKS = (
-    "00_setup_and_devices.ipynb",
-    "01_dataset_prep.ipynb",
-    "02_model_anatomy.ipynb",
-    "03_training.ipynb",
-    "04_loss_curve_validation.ipynb",
-    "05_debugging_a_port.ipynb",
-)
-
-#: The environment variable that turns quick mode on for notebooks run without parameters (nbval, CI).
-QUICK_ENV = "KIT_QUICK"
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers the notebooks call
-# --------------------------------------------------------------------------------------------
-
-
-def check_notebook_parameters(namespace: Optional[Mapping[str, Any]] = None, **values: Any) -> None:
-    """Refuse a bad parameter value in one line, before the notebook does anything with it.
-
-    The first code cell after each notebook's parameters cell calls ``check_notebook_parameters(globals())``;
-    the names the workshop knows (``device``, ``models``, ``epochs``, ``quick``, ``amp`` ...) are checked
-    against :func:`kit.config.schema.notebook_parameters_schema`, the others pass. A bad value raises a
-    :class:`UserError`, which a notebook shows as one line (``UserError: epochs = -1: must be an integer >= 1,
-    or None (the recipe's own)``) and ``kit workshop`` reports naming the notebook, with exit code 2.
-    """
-    from kit.config import schema
-
-    schema.check_notebook_parameters({**(namespace or {}), **values})
-
-
-def resolve_quick(quick: Optional[bool]) -> bool:
-    """A notebook's ``quick`` parameter: explicit True/False wins; ``None`` reads $KIT_QUICK."""
-    if quick is None:
-        return os.environ.get(QUICK_ENV, "0").strip().lower() in ("1", "true", "yes")
-    return bool(quick)
-
-
-def save_figure(fig, out_dir: str | Path, name: str) -> Path:
-    """Save ``fig`` as ``out_dir/figures/name.png`` (atomically) and return the path."""
-    path = Path(out_dir) / "figures" / f"{name}.png"
-    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
-    return path
-
-
-def show_figure(fig, out_dir: str | Path, name: str) -> None:
-    """Save ``fig`` (as :func:`save_figure` does) and show that very PNG in the notebook.
-
-    This is how every notebook puts a figure on screen. ``display(fig)`` and ``plt.show()`` both depend on the
-    state of matplotlib's inline backend: a plain ``matplotlib.figure.Figure`` (what the kit's plot functions
-    return) is drawn as an image only once the kernel has made its first pyplot figure -- before that it shows
-    as the text ``<Figure size ...>`` -- and ``plt.show()`` shows pyplot's own figures only. A PNG is drawn the
-    same way by JupyterLab, the classic Notebook, VS Code and papermill, whatever the backend, and what the
-    learner sees is exactly the file in the run folder. A figure pyplot manages is closed afterwards, or the
-    inline backend would show it a second time at the end of the cell. Returns nothing, so that a call ending
-    a cell adds no ``PosixPath(...)`` line under the figure.
-    """
-    display_png(save_figure(fig, out_dir, name).read_bytes())
-    close_if_pyplot(fig)
-
-
-def display_png(png: bytes) -> None:
-    """Show PNG bytes as a notebook output; nothing at all outside IPython (a script prints no object repr)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import Image, display
-    except ImportError:
-        return
-    if get_ipython() is not None:
-        display(Image(data=png, format="png"))
-
-
-def close_if_pyplot(fig) -> None:
-    """Forget ``fig`` in pyplot if pyplot made it (a plain Figure is left alone: pyplot never knew it)."""
-    import sys
-
-    if "matplotlib.pyplot" in sys.modules:  # never import pyplot just to learn that it holds nothing
-        sys.modules["matplotlib.pyplot"].close(fig)
-
-
-def interact(draw: Callable[..., None], interactive: bool, **controls: tuple) -> None:
-    """Call ``draw(**values)`` under sliders in JupyterLab; once, with the default values, anywhere else.
-
-    ``controls`` maps each keyword of ``draw`` to ``(default, low, high, step)``; the kind of slider (int or
-    float) follows the default. Interactive (``interactive=True`` and ipywidgets present): ``ipywidgets.interact``
-    redraws when a slider is released. Headless (papermill, ``kit workshop``, which pass ``interactive=False``):
-    ``draw`` runs once with the defaults, so the executed notebook and its report show the same cell statically.
-    ``draw`` shows its own output (e.g. through :func:`show_figure`) and raises if a check fails.
-    """
-    defaults = {name: spec[0] for name, spec in controls.items()}
-    try:
-        import ipywidgets as widgets
-    except ImportError:
-        interactive = False
-    if not interactive:
-        draw(**defaults)
-        return
-    sliders = {}
-    for name, (default, low, high, step) in controls.items():
-        kind = widgets.IntSlider if isinstance(default, int) and not isinstance(default, bool) else widgets.FloatSlider
-        sliders[name] = kind(value=default, min=low, max=high, step=step, description=name, continuous_update=False)
-    widgets.interact(draw, **sliders)
-
-
-def save_json(out_dir: str | Path, name: str, obj: Any) -> Path:
-    path = Path(out_dir) / f"{name}.json"
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
-    return path
-
-
-def load_json(out_dir: str | Path, name: str) -> Optional[dict]:
-    path = Path(out_dir) / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-
-
-def reference_curve_path(recipe: str) -> Path:
-    """The shipped CPU fp32 loss curve of workshop recipe ``recipe`` (see assets/reference_curves/README.md)."""
-    path = ASSETS / "reference_curves" / f"{recipe}.metrics.jsonl"
-    if not path.exists():
-        raise UserError(f"no shipped reference curve for recipe {recipe!r} (looked for {path})")
-    return path
-
-
-def reference_ensemble_paths(recipe: str, kind: str = "member") -> list[Path]:
-    """The shipped reference ensemble of workshop recipe ``recipe`` (see assets/reference_ensembles/README.md):
-    its numerically perturbed runs of seed 0 (``kind="member"``), or its runs with other seeds (``"seed"``)."""
-    folder = ASSETS / "reference_ensembles" / recipe
-    paths = sorted(folder.glob(f"{kind}_*.metrics.jsonl"))
-    if len(paths) < 2:
-        raise UserError(f"no shipped reference ensemble ({kind} runs) for recipe {recipe!r} in {folder}")
-    return paths
-
-
-#: The trained weights of the workshop models (see assets/workshop_checkpoints/README.md).
-WORKSHOP_CHECKPOINTS = ASSETS / "workshop_checkpoints"
-
-
-def workshop_checkpoints() -> dict:
-    """The manifest of the shipped trained workshop checkpoints: ``{"models": {model: {"file", "sha256", "recipe",
-    "seed", "val_acc1", "torch", "timm", "command", ...}}, ...}`` (written by bench/make_workshop_checkpoints.py)."""
-    path = WORKSHOP_CHECKPOINTS / "manifest.json"
-    if not path.exists():
-        raise UserError(f"no shipped workshop checkpoints (looked for {path}); "
-                        "make them with `python bench/make_workshop_checkpoints.py --data data/digits`")
-    return json.loads(path.read_text())
-
-
-def workshop_checkpoint(model: str) -> Path:
-    """The shipped trained weights of workshop model ``model``: a file ``kit.models.create(model, checkpoint=...)``
-    loads strictly."""
-    entry = workshop_checkpoints()["models"].get(model)
-    if entry is None:
-        raise UserError(f"no shipped trained checkpoint for {model!r} (in {WORKSHOP_CHECKPOINTS})")
-    return WORKSHOP_CHECKPOINTS / entry["file"]
-
-
-def modelzoo_logs_dir() -> Path:
-    """The real logs of the ModelZoo's CaiT and HiViT ports (byte-exact copies; see SOURCES.md there)."""
-    return ASSETS / "modelzoo_logs"
-
-
-def notebooks_dir() -> Path:
-    """The repository's notebooks/ folder (the kit is used from a clone, installed editable)."""
-    here = Path(__file__).resolve().parents[2] / "notebooks"
-    if not (here / NOTEBOOKS[0]).exists():
-        raise UserError(f"the workshop notebooks are not at {here}; run the workshop from a clone of the repository")
-    return here
+__all__ = [
+    "RESERVED",
+    "parse_parameter",
+    "declared_parameters",
+    "check_parameters",
+    "user_error_in",
+    "run_workshop",
+    "WorkshopFailed",
+    "WorkshopInterrupted",
+    "ProgressRecord",
+    "summarise",
+    "summary_markdown",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,50 +337,3 @@ def summary_markdown(summary: dict, out: Path) -> str:
         lines += ["", "Figures:", ""] + [f"- [{p.name}](figures/{p.name})" for p in figures]
     lines += ["", "Executed notebooks are in `notebooks/`; training runs in `train/`.", ""]
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/workshop", help="run folder to create (default runs/workshop)")
-    parser.add_argument("--device", default="auto", help="auto, sdaa, sdaa:N, cuda, cuda:N, mps or cpu")
-    parser.add_argument("--quick", action="store_true", help="a few training steps only (for CI and a first look)")
-    parser.add_argument("--data", default=None, help="where to write/read the embedded dataset (default: data/digits)")
-    parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="set a notebook parameter, as papermill -p does (repeatable): -p epochs 5 -p amp true")
-    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
-                        help="run the workshop once per value (repeatable: the grid) into OUT/sweep/, one table "
-                             "OUT/sweep.csv (see kit.workshop.sweep)")
-    parser.add_argument("--jobs", type=int, default=1, help="with --sweep: how many sets run at once (default 1)")
-    parser.add_argument("--metric", default="val_acc1",
-                        help="with --sweep: the summary.json number the report plots (default val_acc1, per model)")
-
-
-def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from kit.device.shim import resolve
-
-    parameters = {name: parse_parameter(value) for name, value in args.parameters}
-    check_parameters(parameters, declared_parameters())  # before anything runs: exit 2 naming the name
-    if args.jobs != 1 and not args.sweep:
-        raise UserError("--jobs: only with --sweep (one workshop runs its notebooks in order)")
-    resolve(str(parameters.get("device", args.device)))  # fail early, with the shim's message, on a missing device
-    if args.sweep:
-        from kit.workshop import sweep
-
-        return sweep.run(args, parameters)
-    try:
-        summary = run_workshop(args.out, device=args.device, quick=args.quick, data=args.data, parameters=parameters)
-    except WorkshopFailed as e:
-        print(f"kit workshop: {e}")
-        return 1
-    except WorkshopInterrupted as e:
-        print(f"kit workshop: {e}", file=sys.stderr)
-        return 130
-    print(summary_markdown(summary, Path(args.out)))
-    print(f"Results: {Path(args.out) / 'summary.md'}; the report to open in a browser: {Path(args.out) / 'index.html'}")
-    return 0  # a failed loss-curve verdict is a result of the workshop, reported above, not an error

@@ -4,7 +4,7 @@ In ``notebooks/`` a solution is an ordinary code cell tagged ``solution`` (an an
 such as notebook 5's mystery, is tagged ``answer``): papermill and nbval execute it with the rest, so the tests
 prove every solution works. The learner works on a copy (``make lab`` -> ``lab/``), made by :func:`lab_copy`,
 in which each such cell starts with the cell magic ``%%solution``. The magic (:func:`register`, done when a
-notebook imports ``kit.workshop.runner``) holds the cell back the first time it runs in a kernel and says so; run
+notebook imports ``kit.workshop.notebook``) holds the cell back the first time it runs in a kernel and says so; run
 again, the cell runs. Run All thus shows every exercise without its answer, and one more Ctrl+Enter on a
 solution shows it.
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+
+__all__ = ["HIDDEN_TAGS", "MAGIC", "HELD_BACK", "solution", "register", "is_hidden", "lab_notebook", "lab_copy"]
 
 #: The tags of cells the learner's copy holds back until asked twice.
 HIDDEN_TAGS = ("solution", "answer")

@@ -39,7 +39,25 @@ from kit.core.atomic import atomic_savefig, atomic_write_text
 from kit.core.errors import UserError
 from kit.core.runlock import hold_run_folder
 from kit.workshop import runner as workshop
+from kit.workshop.assets import NOTEBOOKS
+from kit.workshop.notebook import save_json
 from kit.workshop.report import STYLE
+
+__all__ = [
+    "FAILURE",
+    "split_values",
+    "parse_sweeps",
+    "grid_sets",
+    "set_name",
+    "check_sets",
+    "flatten",
+    "finished_summary",
+    "run_sweep",
+    "columns",
+    "write_table",
+    "metric_columns",
+    "plot",
+]
 
 FAILURE = "sweep_failure.json"  # in a set's folder: why its last attempt failed (removed when it succeeds)
 
@@ -133,7 +151,7 @@ def finished_summary(folder: Path, params: dict) -> Optional[dict]:
 
 def run_sweep(out: str | Path, grid: dict[str, list], device: str = "auto", quick: bool = False,
               data: str | Path | None = None, parameters: dict | None = None, jobs: int = 1,
-              metric: str = "val_acc1", notebooks: tuple[str, ...] = workshop.NOTEBOOKS,
+              metric: str = "val_acc1", notebooks: tuple[str, ...] = NOTEBOOKS,
               log: Callable[[str], None] = print) -> list[dict]:
     """Run every set of ``grid`` (checked first), write sweep.csv and the report; return the table's rows."""
     if jobs < 1:
@@ -160,7 +178,7 @@ def run_sweep(out: str | Path, grid: dict[str, list], device: str = "auto", quic
             where = (f"{e.notebook} cell {e.cell}" if isinstance(e, workshop.WorkshopFailed) and e.notebook
                      else str(e).split(":")[0].removeprefix("notebook "))
             folder.mkdir(parents=True, exist_ok=True)
-            workshop.save_json(folder, Path(FAILURE).stem, {"failed_in": where, "error": str(e)})
+            save_json(folder, Path(FAILURE).stem, {"failed_in": where, "error": str(e)})
             log(f"[sweep] {row['set']}: FAILED in {where}: {e}")
             return row | {"status": "failed", "failed_in": where}
         (folder / FAILURE).unlink(missing_ok=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from kit.align.compare import stats_errors, tensor_errors
-from kit.align.dumpio import INDEX, TENSORS
+from kit.align.dumpio import INDEX, TENSORS, read_dump, write_dump
 from kit.align.record import disable_dropout
 from kit.align.stats import stats_dict, stats_vector
 from kit.align.tolerance import precision, tolerance_for
@@ -20,6 +24,7 @@ from kit.models import create
 from kit.validate.configdiff import config_differences
 
 HIVIT, CAIT = "hivit_workshop_32", "cait_workshop_32"
+ROOT = Path(__file__).resolve().parents[2]
 JSON_KEYS = {"aligned", "first_forward", "first_gradient", "first_nonfinite", "modules"}
 
 
@@ -239,3 +244,62 @@ def test_config_differences_lists_what_matters_and_skips_paths():
     for expected in ("torch version: 2.2.0 vs 2.4.0", "global batch: 64 vs 128", "lr: 0.006 vs 0.012",
                      "AMP policy: fp32 vs autocast bf16", "recipe batch_size: 64 vs 128"):
         assert expected in text
+
+
+def test_dump_tensors_read_back_with_numpy_bf16_widened_exactly(tmp_path):
+    """kit align compare reads dumps with numpy (no torch); numpy has no bfloat16, so a bf16 tensor is widened from
+    its raw bits: the numbers must be exactly torch's own bf16 -> float32, NaN and Inf included."""
+    torch.manual_seed(0)
+    half = (torch.randn(3, 5) * 100).to(torch.bfloat16)
+    half[0, 0], half[1, 1], half[2, 2] = math.nan, -math.inf, 2.0**-130  # a subnormal too
+    full, ints = torch.randn(4, 2, dtype=torch.float16), torch.arange(6).reshape(2, 3)
+    entries = [{"key": key, "saved": True} for key in ("half", "full", "ints")]
+    index = {"model": "m", "module_tree": [], "parameters": [], "entries": entries, "amp": {}, "config": {}}
+    dump = read_dump(write_dump(tmp_path / "d", index, {"half": half, "full": full, "ints": ints}))
+    got = dump.tensor("half")
+    assert got.dtype == np.float32 and got.shape == (3, 5)
+    np.testing.assert_array_equal(got, half.float().numpy())
+    np.testing.assert_array_equal(dump.tensor("full"), full.numpy())
+    np.testing.assert_array_equal(dump.tensor("ints"), ints.numpy())
+
+
+#: Runs ``python -m MODULE ARGS`` and, as the interpreter exits (sys.exit included), prints which of torch and timm
+#: it had imported.
+PROBE = """import atexit, runpy, sys
+atexit.register(lambda: print("imported:", ",".join(m for m in ("torch", "timm") if m in sys.modules)))
+module, *args = sys.argv[1:]
+sys.argv = [module, *args]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def heavy_imports(module: str, *args: str) -> tuple[int, list[str], str]:
+    """``(exit code, [torch, timm as imported], output)`` of ``python -m module args`` in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", PROBE, module, *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    last = r.stdout.rstrip().rsplit("\n", 1)[-1]
+    assert last.startswith("imported:"), r.stdout + r.stderr
+    return r.returncode, [m for m in last.removeprefix("imported:").strip().split(",") if m], r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("module, args, code", [
+    ("kit", ("compare", "--help"), 0),
+    ("kit", ("align", "compare", "--help"), 0),
+    ("kit", ("devices", "--help"), 0),
+    ("data_prep", ("--help",), 0),
+])
+def test_commands_that_need_no_model_import_no_torch_or_timm(module, args, code):
+    returncode, heavy, output = heavy_imports(module, *args)
+    assert returncode == code and heavy == [], output
+
+
+def test_kit_align_compare_reads_dumps_without_torch_or_timm(data, reference, again, work):
+    """The whole comparison, not only its --help: two dumps of the same step, then a divergent one (exit 1)."""
+    returncode, heavy, output = heavy_imports("kit", "align", "compare", str(reference), str(again))
+    assert returncode == 0 and heavy == [] and "aligned" in output.lower(), output
+    changed = checkpoint(work / "light.pth", HIVIT, lambda sd: sd["blocks.1.mlp.fc1.weight"].mul_(1.01))
+    cand = dump(data, work / "light", HIVIT, "--checkpoint", str(changed))
+    returncode, heavy, output = heavy_imports("kit", "align", "compare", str(reference), str(cand), "--json")
+    assert returncode == 1 and heavy == [], output
+    assert json.loads(output[: output.rindex("imported:")])["first_forward"] == "blocks.1.mlp.fc1"

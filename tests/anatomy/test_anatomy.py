@@ -1,4 +1,5 @@
-"""kit.anatomy.report: parameters, FLOPs, shapes, attention, talking heads and LayerScale, on CaiT and HiViT."""
+"""kit.anatomy (stages, flops, attention, report, command): parameters, FLOPs, shapes, attention, talking heads
+and LayerScale, on CaiT and HiViT."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 
+import kit.anatomy as A  # noqa: E402
 import kit.models  # noqa: E402,F401  (registers the kit's models in timm)
 from kit.anatomy import plots as P  # noqa: E402
-from kit.anatomy import report as A  # noqa: E402
 from kit.cli import main as kit_main  # noqa: E402
 
 D, H, N = 96, 4, 16  # cait_workshop_32: width, heads, tokens (4x4)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.workshop.runner import NOTEBOOKS
+from kit.workshop.assets import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "runs" / "browser"  # the folder the screenshots go to (tests/browser/conftest.py: the same)

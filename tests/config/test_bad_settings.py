@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+import kit.workshop as workshop
 from kit.config import recipes, schema
 from kit.core.errors import UserError
-from kit.workshop import runner as workshop
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "kit" / "assets" / "modelzoo_logs"
@@ -343,7 +343,7 @@ def test_a_kernel_shows_a_user_error_as_one_line_and_the_workshop_reports_it(tmp
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "x.ipynb")
-    monkeypatch.setattr(workshop, "notebooks_dir", lambda: tmp_path / "nbs")
+    monkeypatch.setattr(workshop.runner, "notebooks_dir", lambda: tmp_path / "nbs")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     with pytest.raises(UserError) as info:
         workshop.run_workshop(tmp_path / "w", device="cpu", notebooks=("x.ipynb",), log=lambda line: None)

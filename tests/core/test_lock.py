@@ -217,8 +217,8 @@ def test_a_killed_trainer_leaves_no_lock_and_resume_goes_on(images, tmp_path, ca
 
 
 def test_a_held_workshop_folder_is_refused_at_once(tmp_path, held, capsys):
+    import kit.workshop as workshop
     from kit.cli import main
-    from kit.workshop import runner as workshop
 
     out = tmp_path / "ws"
     holder = held(out, "kit workshop")

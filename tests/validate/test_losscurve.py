@@ -1,6 +1,6 @@
-"""kit.validate.logformats and kit.validate.losscurve: readers on the real ModelZoo logs and on small synthetic
-files, the ModelZoo
-figures against hand arithmetic, the strict rule, alignment, options, and the CLI's exit codes."""
+"""kit.validate (logformats, compare, report, plot, command): readers on the real ModelZoo logs and on small
+synthetic files, the ModelZoo figures against hand arithmetic, the strict rule, alignment, options, and the
+CLI's exit codes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 
 import kit.cli
 from kit.core.errors import UserError
+from kit.validate import compare_curves, format_report, moving_average, plot_comparison
 from kit.validate.logformats import read_curve
-from kit.validate.losscurve import compare_curves, format_report, moving_average, plot_comparison
 
 REPO = Path(__file__).resolve().parents[2]
 LOGS = Path(kit.cli.__file__).resolve().parent / "assets" / "modelzoo_logs"

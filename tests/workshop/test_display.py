@@ -33,10 +33,10 @@ def _images(cell) -> list[str]:
 @pytest.mark.slow
 def test_show_figure_shows_plain_and_pyplot_figures_once(tmp_path, monkeypatch):
     nb = _execute([
-        "from matplotlib.figure import Figure\nimport kit.workshop.runner\n"
+        "from matplotlib.figure import Figure\nimport kit.workshop.notebook\n"
         "fig = Figure(); fig.add_subplot().plot([1, 2])\nkit.workshop.show_figure(fig, 'out', 'plain')",
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(); ax.plot([2, 1])\n"
-        "kit.workshop.runner.show_figure(fig, 'out', 'pyplot')",
+        "kit.workshop.notebook.show_figure(fig, 'out', 'pyplot')",
     ], tmp_path, monkeypatch)
     for cell, name in zip(nb.cells, ("plain", "pyplot")):
         images = _images(cell)
@@ -63,7 +63,7 @@ def test_live_plot_shows_its_final_figure_once(tmp_path, monkeypatch):
 
 
 def test_interact_draws_the_defaults_once_when_headless():
-    from kit.workshop.runner import interact
+    from kit.workshop.notebook import interact
 
     calls = []
     interact(lambda ratio, k: calls.append((ratio, k)), False, ratio=(0.5, 0.0, 0.9, 0.05), k=(3, 1, 9, 1))
@@ -73,7 +73,7 @@ def test_interact_draws_the_defaults_once_when_headless():
 def test_interact_builds_one_slider_per_control(monkeypatch):
     import ipywidgets
 
-    from kit.workshop.runner import interact
+    from kit.workshop.notebook import interact
 
     seen = {}
     monkeypatch.setattr(ipywidgets, "interact", lambda fn, **kw: seen.update(kw))

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit.workshop import runner as workshop
+import kit.workshop as workshop
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "notebooks" / "solutions"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import kit.workshop as workshop
 from kit.core.errors import UserError
-from kit.workshop import runner as workshop
 from kit.workshop import sweep
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.workshop import runner as workshop
+import kit.workshop as workshop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_every_notebook_has_a_parameters_cell_and_a_figure_and_exercises():
             assert f"\n{param} =" in "\n" + tagged[0].source, (name, param)
         text = "\n".join(c.source for c in nb.cells)
         assert "What you will learn" in nb.cells[0].source, name
-        assert "show_figure(" in text, name  # saved and displayed (kit.workshop.runner.show_figure)
+        assert "show_figure(" in text, name  # saved and displayed (kit.workshop.notebook.show_figure)
         lesson = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])]  # the solutions come last
         assert "Exercises" in lesson[-1].source and "Summary" in lesson[-1].source, name
         assert "assert " in text, f"{name} asserts none of its results"
@@ -102,7 +102,7 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
     assert len(list((out / "figures").glob("*.png"))) >= len(workshop.NOTEBOOKS)
     assert (out / "summary.md").read_text().startswith("# Workshop summary")
     assert summary["parameters"]["amp"] == "none" and summary["parameters"]["quick"] is True
-    # every figure a notebook saved is also shown in it (kit.workshop.runner.show_figure): as many images as files
+    # every figure a notebook saved is also shown in it (kit.workshop.notebook.show_figure): as many images as files
     executed = [json.loads((out / "notebooks" / name).read_text()) for name in workshop.NOTEBOOKS]
     cells = [cell for nb in executed for cell in nb["cells"]]
     images = sum("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))

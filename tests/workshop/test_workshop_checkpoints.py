@@ -9,10 +9,10 @@ import hashlib
 import pytest
 import torch
 
+import kit.workshop as workshop
 from kit.config import recipes
 from kit.core.errors import UserError
 from kit.models import create
-from kit.workshop import runner as workshop
 
 WORKSHOP_MODELS = sorted(
     recipes.get_recipe(r)["model"]["name"] for r in recipes.list_recipes() if r.startswith("workshop_")

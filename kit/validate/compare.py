@@ -1,4 +1,4 @@
-"""Loss-curve validation: is a port's training loss close enough to a reference run?
+"""The loss-curve rules: is a port's training loss close enough to a reference run?
 
 This is how a port to a new accelerator is judged: train the same recipe on the accelerator and on
 a reference GPU, then compare the two loss curves. Tecorigin's ModelZoo does it with a small
@@ -31,32 +31,27 @@ rule; ``--verdict noise`` makes it the one behind the exit code.
 
 The logs are read by :mod:`kit.validate.logformats`, which says which formats exist and how each is read.
 
-Notebook API: :func:`compare_curves`, :func:`format_report`, :func:`plot_comparison` (and
-:func:`kit.validate.logformats.read_curve` to read a log). CLI: ``kit compare REFERENCE CANDIDATE
-[--reference-runs RUN ...]`` (exit 0 pass, 1 fail, 2 bad input).
+This module computes; :mod:`kit.validate.report` words the result, :mod:`kit.validate.plot` draws it and
+:mod:`kit.validate.command` is ``kit compare``. Notebook API: :func:`compare_curves` (and
+:func:`kit.validate.logformats.read_curve` to read a log).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from kit.core.atomic import atomic_savefig
 from kit.core.errors import UserError
-from kit.validate.configdiff import config_differences, run_folder_config
-from kit.validate.logformats import READERS, Curve, read_curve
+from kit.validate.logformats import Curve
 from kit.validate.series import first_sustained, moving_average
 
 if TYPE_CHECKING:
     from kit.validate.noise import NoiseVerdict
+
+__all__ = ["MRE_THRESHOLD", "MAE_THRESHOLD", "DISPLAY_WINDOW", "Figures", "Comparison", "compare_curves"]
 
 #: The ModelZoo thresholds, used by both rules.
 MRE_THRESHOLD = 0.05
@@ -64,11 +59,6 @@ MAE_THRESHOLD = 0.0002
 #: Window of the moving average drawn in bold on the plot when --smooth is off (ModelZoo's plot
 #: smooths with a window of 5 too, for display only).
 DISPLAY_WINDOW = 5
-
-
-# --------------------------------------------------------------------------------------------
-# Comparison
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -377,257 +367,3 @@ def _judge_noise(reference: Curve, candidate: Curve, runs: list, alignment: str,
             )
     references = np.stack([reference.losses[ri]] + [run.losses[i] for run, i in zip(runs, run_indices)])
     return noise.judge(steps, references, candidate.losses[ci], smooth if smooth > 1 else noise.WINDOW)
-
-
-def _verdict_word(passed: bool) -> str:
-    return "pass" if passed else "fail"
-
-
-def _divergence_line(c: Comparison) -> str:
-    """The two-run sustained divergence, in one line."""
-    step, smoothed = c.first_divergence_step, f"the relative difference, smoothed over {c.divergence_window} points"
-    if step is None:
-        return f"first divergence: none ({smoothed}, never stays beyond {MRE_THRESHOLD:.0%})"
-    return f"first divergence: step {step} (from there on {smoothed}, stays beyond {MRE_THRESHOLD:.0%})"
-
-
-def _noise_lines(c: Comparison) -> list[str]:
-    """The noise-aware section of the report."""
-    from kit.validate import noise as rule
-
-    v = c.noise
-    runs = v.n_references - 1
-    loo = ", ".join(f"{x:+.2%}" for x in v.reference_offsets)
-    divergence = "none" if v.first_divergence_step is None else f"from step {v.first_divergence_step}"
-    return [
-        f"noise-aware figures ({v.n_references} reference curves: REFERENCE and {runs} --reference-runs; "
-        f"{v.n_points} points all of them share, paired by {c.alignment}; smoothing window {v.window}):",
-        f"outside the reference band: {int(v.outside.sum())} of {v.n_points} steps ({v.outside_fraction:.1%})  "
-        f"(pass if <= {rule.MAX_OUTSIDE:.0%}; band = the references' mean +/- {rule.K:g} prediction sd)",
-        f"sustained divergence: {divergence}  (pass if none: outside the band from a step to the end)",
-        f"systematic offset: {v.offset:+.2%}  (pass if within +/- {v.offset_limit:.2%}, Student's t at "
-        f"{1 - rule.ALPHA:.0%}; the references' own leave-one-out offsets: {loo})",
-        v.verdict + ("" if v.passed else ": " + "; ".join(v.reasons())),
-        "",
-    ]
-
-
-def format_report(comparison: Comparison) -> str:
-    """The text ``kit compare`` prints: the ModelZoo lines, the strict figures, the noise-aware figures when
-    there are reference runs, the verdict."""
-    c = comparison
-    legacy, strict = c.legacy, c.strict
-    # The lines ModelZoo's loss.py prints. Its source is not quoted in our references; what is known
-    # (modelzoo.md, and Tecorigin's HiViT README quoting "Rule,mean_absolute_error" and "pass") is:
-    # the two figure names, a "Rule" line naming the numerically smaller of the two signed figures
-    # (it does not affect the verdict), then pass or fail. The exact spacing and the number printed
-    # on the Rule line are our closest guess.
-    rule = (
-        ("mean_absolute_error", legacy.mean_absolute_error)
-        if legacy.mean_absolute_error < legacy.mean_relative_error
-        else ("mean_relative_error", legacy.mean_relative_error)
-    )
-    out = [
-        f"reference: {c.reference.describe()}",
-        f"candidate: {c.candidate.describe()}",
-        "",
-        f"ModelZoo loss.py figures (signed means; all {legacy.n_points} points paired by position):",
-        f"MeanRelativeError: {legacy.mean_relative_error}",
-        f"MeanAbsoluteError: {legacy.mean_absolute_error}",
-        f"Rule,{rule[0]} {rule[1]}",
-        _verdict_word(legacy.passed),
-        "",
-        f"strict figures (means of absolute values; {c.n_points} points paired by {c.alignment}, "
-        f"{c.n_missing} missing from the candidate, {c.n_dropped} dropped from the candidate, "
-        f"{c.n_skipped} skipped, smoothing {'window ' + str(c.smooth) if c.smooth > 1 else 'off'}):",
-        f"mean |relative error|: {strict.mean_relative_error:.6g}  (pass if <= {MRE_THRESHOLD})",
-        f"mean |absolute error|: {strict.mean_absolute_error:.6g}  (pass if <= {MAE_THRESHOLD})",
-        _verdict_word(strict.passed),
-        _divergence_line(c),
-        "",
-    ]
-    if c.noise is not None:
-        out += _noise_lines(c)
-    out += [f"note: {n}" for n in c.notes]
-    if c.disagreement:
-        out.append(c.disagreement)
-    rule_name = {"legacy": "ModelZoo rule, --verdict legacy", "noise": "noise-aware rule, --verdict noise"}.get(
-        c.verdict, "strict rule"
-    )
-    out.append(f"verdict: {'PASS' if c.passed else 'FAIL'} ({rule_name})")
-    return "\n".join(out)
-
-
-def plot_comparison(comparison: Comparison, path=None, ax=None):
-    """Both curves (raw faint, smoothed bold) over the per-point relative error, verdicts in the title.
-
-    With reference runs, the references' band is shaded under the curves and the lower panel shows the
-    candidate against the band instead of against REFERENCE alone; the first divergence step is marked.
-
-    ``ax``: draw into existing axes -- one Axes (the curves only) or two (curves, relative error);
-    by default a new figure with both panels is made. ``path``: also save it there (PNG, or any
-    format matplotlib knows from the extension). Axes given in place of ``path`` are taken as
-    ``ax``. Returns the matplotlib Figure.
-    """
-    from matplotlib.figure import Figure  # lazy: `kit compare` without --plot never imports matplotlib
-
-    if path is not None and not isinstance(path, (str, os.PathLike)):
-        path, ax = None, path
-    c = comparison
-    if ax is None:
-        fig = Figure(figsize=(9, 6.5), layout="constrained")
-        ax_loss, ax_err = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
-    else:
-        axes = list(np.atleast_1d(ax))
-        ax_loss, ax_err = axes[0], (axes[1] if len(axes) > 1 else None)
-        fig = ax_loss.figure
-    window = c.smooth if c.smooth > 1 else DISPLAY_WINDOW
-    shown = f"moving average of {window}" + ("" if c.smooth > 1 else ", display only")
-    v = c.noise
-    if v is not None:
-        for run in v.references[1:]:
-            ax_loss.plot(v.steps, moving_average(run, window), color="C0", alpha=0.35, linewidth=0.8)
-        ax_loss.fill_between(
-            v.steps, v.lower, v.upper, color="C0", alpha=0.18, linewidth=0,
-            label=f"band of the {v.n_references} reference curves (smoothed over {v.window})",
-        )  # fmt: skip
-    for values, name, color in ((c.reference_losses, "reference", "C0"), (c.candidate_losses, "candidate", "C1")):
-        curve = c.reference if name == "reference" else c.candidate
-        ax_loss.plot(c.steps, values, color=color, alpha=0.3, linewidth=0.8)
-        ax_loss.plot(
-            c.steps, moving_average(values, window), color=color, linewidth=2,
-            label=f"{name}: {Path(curve.path).name} ({shown})",
-        )  # fmt: skip
-    ax_loss.set_ylabel("training loss")
-    ax_loss.legend(loc="best", fontsize="small")
-    ax_loss.grid(alpha=0.3)
-    ax_loss.set_title(
-        f"ModelZoo rule: {_verdict_word(c.legacy.passed).upper()} (signed MRE {c.legacy.mean_relative_error:+.4f}, "
-        f"MAE {c.legacy.mean_absolute_error:+.4g})\nstrict rule: {_verdict_word(c.strict.passed).upper()} "
-        f"(mean |rel| {c.strict.mean_relative_error:.4f}, mean |abs| {c.strict.mean_absolute_error:.4g})"
-        + ("" if v is None else f"\nnoise-aware: {_verdict_word(v.passed).upper()} ({v.outside_fraction:.0%} of "
-           f"steps outside the band, offset {v.offset:+.2%}, limit +/- {v.offset_limit:.2%})"),
-        fontsize="medium",
-    )  # fmt: skip
-    xlabel = "step" if c.alignment == "step" else "point (paired by position)"
-    divergence = c.first_divergence_step if v is None else v.first_divergence_step
-    if divergence is not None:
-        for axis in (ax_loss, ax_err):
-            if axis is not None:
-                axis.axvline(divergence, color="C3", linewidth=1.2, label=f"first divergence: step {divergence}")
-        ax_loss.legend(loc="best", fontsize="small")
-    if ax_err is not None and v is not None:
-        ax_err.fill_between(
-            v.steps, 100 * np.expm1(-v.half_width), 100 * np.expm1(v.half_width), color="C0", alpha=0.18,
-            linewidth=0, label="the references' band",
-        )  # fmt: skip
-        label = f"candidate vs the references' mean (both smoothed over {v.window})"
-        ax_err.plot(v.steps, 100 * (v.candidate_smoothed / v.center - 1), color="C1", linewidth=1.2, label=label)
-    if ax_err is not None:
-        label = "(candidate - reference) / reference"
-        alpha = 1.0 if v is None else 0.4
-        ax_err.plot(c.steps, 100 * c.relative_error, color="C2", linewidth=1, label=label, alpha=alpha)
-        for y in (MRE_THRESHOLD, -MRE_THRESHOLD):
-            label = f"±{MRE_THRESHOLD:.0%}: the threshold on the mean" if y > 0 else None
-            ax_err.axhline(100 * y, color="C3", linestyle="--", linewidth=1, label=label)
-        ax_err.legend(loc="best", fontsize="x-small")
-        ax_err.axhline(0, color="black", linewidth=0.6)
-        ax_err.set_ylabel("relative error %")
-        ax_err.set_xlabel(xlabel)
-        ax_err.grid(alpha=0.3)
-    else:
-        ax_loss.set_xlabel(xlabel)
-    if path is not None:
-        path = Path(path)
-        try:
-            atomic_savefig(fig, path, dpi=120)
-        except ValueError as e:  # an extension matplotlib cannot write
-            raise UserError(f"{path}: cannot write the plot ({e})") from None
-        except OSError as e:
-            raise UserError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
-# CLI: kit compare REFERENCE CANDIDATE
-# --------------------------------------------------------------------------------------------
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be a whole number of points, 0 or more")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Compare a candidate training-loss curve with a reference run. Prints ModelZoo loss.py's signed "
-        "figures and the strict figures (the same means over absolute values, same thresholds: pass if "
-        "mean relative error <= 0.05 or mean absolute error <= 0.0002). Exit code 0 pass, 1 fail, 2 bad input."
-    )
-    parser.add_argument("reference", metavar="REFERENCE", help="the reference run's log (e.g. the CUDA run)")
-    parser.add_argument("candidate", metavar="CANDIDATE", help="the candidate run's log (e.g. the SDAA run)")
-    formats = "; ".join(f"{k} = {r.describe}" for k, r in READERS.items())
-    fmt = {"choices": list(READERS), "metavar": "FMT"}
-    parser.add_argument("--format", **fmt, help=f"force the format of both logs: {formats}")
-    parser.add_argument("--reference-format", **fmt, help="force the reference's format")
-    parser.add_argument("--candidate-format", **fmt, help="force the candidate's format")
-    parser.add_argument(
-        "--align", choices=("auto", "step", "position"), default="auto",
-        help="pair points by step (auto: when both logs have steps) or by position",
-    )  # fmt: skip
-    parser.add_argument(
-        "--smooth", type=_count, default=0, metavar="N",
-        help="moving average of N points before the strict figures (default off)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--skip", type=_count, default=0, metavar="N",
-        help="leave out the first N paired points, e.g. warm-up (default 0)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--verdict", choices=("strict", "legacy", "noise"), default="strict",
-        help="which rule sets the exit code (default strict; legacy = ModelZoo loss.py's signed rule; "
-        "noise = the noise-aware rule, which needs --reference-runs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--reference-runs", nargs="+", default=[], metavar="RUN",
-        help="more runs of the reference setup (same seed and data, other numerics: see kit.train.perturb); with "
-        "them the noise-aware verdict judges the candidate against the run-to-run spread of all the reference curves",
-    )  # fmt: skip
-    parser.add_argument("--plot", metavar="FILE.png", help="draw both curves and the relative error into this file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-
-
-def _run_differences(reference: str, candidate: str) -> Optional[list[str]]:
-    """When both sides are kit runs (a run folder or its metrics.jsonl, beside a ``config.json``): the
-    configuration differences that matter (:mod:`kit.validate.configdiff`), said before the numbers; else None."""
-    configs = [run_folder_config(path) for path in (reference, candidate)]
-    return config_differences(*configs) if all(c is not None for c in configs) else None
-
-
-def run(args: argparse.Namespace) -> int:
-    reference = read_curve(args.reference, args.reference_format or args.format)
-    candidate = read_curve(args.candidate, args.candidate_format or args.format)
-    runs = [read_curve(run, args.reference_format or args.format) for run in args.reference_runs]
-    comparison = compare_curves(reference, candidate, args.smooth, args.skip, args.align, args.verdict, runs)
-    differences = _run_differences(args.reference, args.candidate)
-    if args.plot:
-        plot_comparison(comparison, args.plot)
-    if args.json:
-        result = comparison.to_dict()
-        if differences is not None:
-            result["config_differences"] = differences
-        print(json.dumps(result, indent=2))
-    else:
-        if differences:
-            print("configuration differences (reference vs candidate):")
-            print("".join(f"  {line}\n" for line in differences))
-        print(format_report(comparison))
-        if args.plot:
-            print(f"plot: {args.plot}")
-    sys.stdout.flush()
-    return 0 if comparison.passed else 1
