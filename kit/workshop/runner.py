@@ -65,6 +65,11 @@ __all__ = [
     "summary_markdown",
 ]
 
+#: ipykernel >= 7 logs "Kernel is running over TCP without encryption" as each kernel starts: one warning per
+#: notebook in `kit workshop`'s output, about the loopback connection papermill itself opened. The kernel's own
+#: log is kept to errors; what the notebooks print and warn is not touched.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
 
 # --------------------------------------------------------------------------------------------
 # Parameters
@@ -181,7 +186,8 @@ def run_workshop(
                 papermill.execute_notebook(str(src / name), str(target), cwd=str(src), progress_bar=False,
                                            parameters={k: v for k, v in params.items() if k in declared[name]},
                                            kernel_name="python3", shutdown_kernel="immediate",
-                                           kernel_manager_class=lifetime.tied_kernel_manager(guard))
+                                           kernel_manager_class=lifetime.tied_kernel_manager(guard),
+                                           extra_arguments=KERNEL_ARGUMENTS)
             except papermill.PapermillExecutionError as e:
                 message = user_error_in(e)
                 if message is not None:  # a setting the user can fix: one line, exit code 2
