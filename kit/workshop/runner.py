@@ -80,11 +80,19 @@ RESERVED = {"out_dir": "--out"}
 
 
 def parse_parameter(value: str):
-    """A ``-p`` value as ``papermill -p`` reads it: True, False, None, an int, a float, or else the string.
+    """A ``-p`` value as ``papermill -p`` reads it: True, False, None, an int, a float, or else the string --
+    except a JSON list or object (``["hivit_workshop_32"]``), which is read as one.
 
-    Papermill's own command line does exactly this (``papermill.cli._resolve_type``); it is used when present
-    so that ``kit workshop -p`` and ``papermill -p`` can never disagree.
+    Papermill's own command line does the first part (``papermill.cli._resolve_type``); it is used when present
+    so that ``kit workshop -p`` and ``papermill -p`` agree on every value papermill can pass. Papermill's ``-p``
+    has no lists (it leaves ``-y`` YAML for them); a notebook parameter such as ``models`` is one, and a string
+    that merely looks like a list is no value any notebook accepts, so reading it as JSON takes nothing away.
     """
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # the notebook's parameter check names it and says what it must be
     try:
         from papermill.cli import _resolve_type
     except ImportError:  # a papermill without it: the same rules, spelled out

@@ -115,12 +115,20 @@ def test_kit_workshop_quick_end_to_end(tmp_path):
 def test_parameter_values_parse_as_papermill_parses_them(monkeypatch):
     from papermill.cli import _resolve_type
 
-    texts = ("True", "False", "None", "5", "-3", "0.5", "1e-3", "true", "abc", "[1, 2]")
+    texts = ("True", "False", "None", "5", "-3", "0.5", "1e-3", "true", "abc", "[1, 2")
     expected = [_resolve_type(text) for text in texts]
     assert [workshop.parse_parameter(text) for text in texts] == expected
     assert workshop.parse_parameter("5") == 5 and workshop.parse_parameter("true") == "true"
+    # papermill's -p has no lists; a notebook parameter such as `models` is one: JSON in brackets is read as JSON
+    assert workshop.parse_parameter('["hivit_workshop_32"]') == ["hivit_workshop_32"]
+    assert workshop.parse_parameter('{"a": 1}') == {"a": 1}
     monkeypatch.setitem(sys.modules, "papermill.cli", None)  # a papermill without _resolve_type: the spelled-out rules
     assert [workshop.parse_parameter(text) for text in texts] == expected
+
+
+def test_a_list_parameter_from_the_command_line_reaches_the_check_as_a_list():
+    workshop.check_parameters({"models": workshop.parse_parameter('["cait_workshop_32"]')},
+                              workshop.declared_parameters())
 
 
 def test_every_notebook_parameter_can_be_set_and_an_unknown_one_is_exit_2(tmp_path, capsys):
