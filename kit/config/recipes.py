@@ -141,7 +141,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),
             "eps": 1e-8,
-            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.loop.use_fused_optimizer)
+            "fused": "auto",  # the fused AdamW kernel where the device has one (kit.train.parts.use_fused_optimizer)
             # never decayed (timm): every 1-D parameter (norms, biases: mmpretrain's norm/bias/flat_decay_mult 0)
             # and what HiViT.no_weight_decay() names (pos_embed, relative_position_bias_table: its custom_keys)
         },
@@ -219,7 +219,7 @@ def _cait_s24_in1k() -> dict:
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),  # opt_betas None = the optimizer's default
             "eps": 1e-8,
-            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.loop.use_fused_optimizer)
+            "fused": "auto",  # the fused AdamW kernel where the device has one (kit.train.parts.use_fused_optimizer)
             # never decayed (timm): every 1-D parameter and CaiT's no_weight_decay() (pos_embed, cls_token), as DeiT
         },
         "schedule": {
@@ -312,7 +312,7 @@ def _workshop(model: str, description: str, epochs: int, warmup_epochs: int = 1)
             "weight_decay": 0.05,
             "betas": (0.9, 0.999),
             "eps": 1e-8,
-            "fused": "auto",  # torch's fused AdamW kernel where the device has one (kit.train.loop.use_fused_optimizer)
+            "fused": "auto",  # the fused AdamW kernel where the device has one (kit.train.parts.use_fused_optimizer)
         },
         "schedule": {
             "sched": "cosine",

@@ -1,4 +1,4 @@
-"""``kit train``: one training loop for HiViT and CaiT, to be read top to bottom.
+"""One training loop for HiViT and CaiT, to be read top to bottom (``kit train`` runs it: :mod:`kit.train.command`).
 
     kit train --recipe workshop_hivit                      # 32x32 digits, CPU, about a minute
     kit train --recipe cait_s24_in1k --data /data/imagenet --max-steps 100    # ModelZoo alignment run
@@ -7,14 +7,14 @@
 From Python (a notebook draws a live loss curve from ``on_step``)::
 
     from kit.config.recipes import resolve
-    from kit.train.loop import train
+    from kit.train import train
     result = train(resolve("workshop_hivit", {"epochs": 3}), callbacks=[my_plot])
 
-What is whose: timm builds the model, the optimizer (no weight decay on norms, biases, position
-embeddings and relative-position tables), the cosine schedule with warm-up, Mixup/CutMix, the
-losses and the EMA; torchvision reads the images (:mod:`kit.data.loaders`); the device shim
-(:mod:`kit.device.shim`) supplies autocast, the grad scaler and the DDP backend; the recipe
-(:mod:`kit.config.recipes`) holds every number. This file only wires them together in one loop.
+What is whose: timm builds the model, the optimizer, the schedule, Mixup/CutMix, the losses and the
+EMA (:mod:`kit.train.parts` reads the recipe into their calls); torchvision reads the images
+(:mod:`kit.data.loaders`); the device shim (:mod:`kit.device.shim`) supplies autocast, the grad scaler and
+the DDP backend; the recipe (:mod:`kit.config.recipes`) holds every number. This file only wires them
+together in one loop.
 
 Reproducibility, and why resume is exact
 ----------------------------------------
@@ -45,12 +45,9 @@ same global batch to float rounding (tested).
 
 from __future__ import annotations
 
-import argparse
-import collections
 import contextlib
 import json
 import math
-import os
 import platform
 import socket
 import sys
@@ -66,27 +63,31 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 import torchvision
-from timm.data import Mixup
-from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
-from timm.optim import create_optimizer_v2
-from timm.scheduler import CosineLRScheduler
-from timm.utils import ModelEmaV3, reduce_tensor
 from tqdm.auto import tqdm
 
 import kit
-from kit import models
 from kit.config import recipes
-from kit.core import ckptcheck, diskfull, seeding
-from kit.core.atomic import atomic_torch_save, atomic_write_text, tensor_bytes
+from kit.core import diskfull, seeding
+from kit.core.atomic import atomic_torch_save, atomic_write_text
 from kit.core.errors import UserError
 from kit.core.runlock import hold_run_folder
 from kit.data import loaders as data
 from kit.device import shim as device
-from kit.device.choices import AMP_CHOICES
-from kit.train import perturb
+from kit.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    checkpoints_bytes,
+    restore,
+    starting_point,
+    weights_state,
+    what_is_intact,
+)
+from kit.train.distributed import dist_info, global_mean, keep_alive
+from kit.train.parts import Parts, build_parts, warmup_start
 from kit.train.runlog import RunLog
 
-CHECKPOINT_FORMAT = "vitkit-train-1"
+__all__ = ["MAX_SKIPPED_IN_A_ROW", "TrainResult", "NonFiniteLoss", "Position", "friendly_errors", "train_step",
+           "evaluate", "Plan", "Progress", "train", "validate_and_keep_best"]
+
 #: With a grad scaler, a non-finite loss skips the step; this many in a row stop the run.
 MAX_SKIPPED_IN_A_ROW = 20
 
@@ -124,289 +125,6 @@ class Position:
     epoch: int = 0
     batch: int = 0
     step: int = 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Building the pieces (each from its library)
-# ---------------------------------------------------------------------------------------------
-
-
-def build_model(model_cfg: Mapping, num_classes: int, img_size: int) -> torch.nn.Module:
-    """The recipe's model, through :func:`kit.models.create` (timm's registry, kit models included)."""
-    return models.create(
-        model_cfg["name"],
-        num_classes=num_classes,
-        img_size=img_size,
-        drop_path_rate=float(model_cfg.get("drop_path_rate") or 0.0),
-        **(model_cfg.get("kwargs") or {}),
-    )
-
-
-def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
-    """The recipe's ``optimizer.fused``: ``"auto"`` (the default) fuses where the device has the kernels
-    (:meth:`kit.device.shim.Device.fused_optimizer`), ``true`` requires them, ``false`` keeps torch's default."""
-    fused = opt_cfg.get("fused", "auto")
-    if fused not in (True, False, "auto"):
-        raise UserError(f"optimizer.fused must be auto, true or false, not {fused!r}")
-    if fused is False:
-        return False  # (no probe of the device)
-    available = str(opt_cfg["opt"]).lower() in FUSED_OPTIMIZERS and dev is not None and dev.fused_optimizer()
-    if fused is True and not available:
-        raise UserError(f"optimizer.fused=true, but {opt_cfg['opt']} has no fused kernel on {dev}; use auto or false")
-    return available
-
-
-#: timm optimizer names whose torch implementation has a fused kernel (``fused=True``)
-FUSED_OPTIMIZERS = ("adam", "adamw")
-
-
-def build_optimizer(
-    model: torch.nn.Module, opt_cfg: Mapping, lr: float, dev: Optional[device.Device] = None
-) -> torch.optim.Optimizer:
-    """timm's optimizer. timm exempts every 1-D parameter (norms, biases) and the names the model's own
-    ``no_weight_decay()`` lists (position embeddings, class token, relative-position tables) from weight
-    decay; torch's fused kernel where :func:`use_fused_optimizer` says so (``dev`` None: never)."""
-    kwargs = {
-        k: (tuple(opt_cfg[k]) if k == "betas" else opt_cfg[k])
-        for k in ("betas", "eps", "momentum")
-        if opt_cfg.get(k) is not None
-    }
-    if use_fused_optimizer(opt_cfg, dev):
-        kwargs["fused"] = True
-    return create_optimizer_v2(
-        model, opt=opt_cfg["opt"], lr=lr, weight_decay=float(opt_cfg.get("weight_decay") or 0.0), **kwargs
-    )
-
-
-def warmup_start(sched_cfg: Mapping, lr: float) -> float:
-    """The warm-up's first lr: absolute (DeiT's warmup_lr) or a factor of the lr (mmpretrain's start_factor)."""
-    if sched_cfg.get("warmup_factor") is not None:
-        return lr * float(sched_cfg["warmup_factor"])
-    return float(sched_cfg.get("warmup_lr") or 0.0)
-
-
-def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps_per_epoch: int):
-    """timm's cosine schedule with linear warm-up, in steps (or in epochs where the recipe says so)."""
-    if sched_cfg.get("sched", "cosine") != "cosine":
-        raise UserError(f"schedule.sched {sched_cfg['sched']!r}: only 'cosine' is wired in the kit")
-    per_step = not sched_cfg.get("step_on_epochs", False)
-    unit = steps_per_epoch if per_step else 1
-    warmup = int(round(float(sched_cfg.get("warmup_epochs") or 0) * unit))
-    prefix = bool(sched_cfg.get("warmup_prefix", False))
-    length = int(round((epochs - float(sched_cfg.get("cooldown_epochs") or 0)) * unit)) - (warmup if prefix else 0)
-    return CosineLRScheduler(
-        optimizer,
-        t_initial=max(1, length),
-        lr_min=float(sched_cfg.get("min_lr") or 0.0),
-        warmup_t=warmup,
-        warmup_lr_init=warmup_start(sched_cfg, lr),
-        warmup_prefix=prefix,
-        t_in_epochs=not per_step,
-    )
-
-
-def build_criterion(cfg: Mapping, num_classes: int):
-    """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing."""
-    smoothing = float(cfg.get("label_smoothing") or 0.0)
-    mix = cfg.get("mixup") or {}
-    if mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax")):
-        if int(cfg["batch_size"]) % 2:
-            raise UserError(
-                f"Mixup/CutMix mixes pairs within a batch: --batch-size must be even, not {cfg['batch_size']}"
-            )
-        return Mixup(**mix, label_smoothing=smoothing, num_classes=num_classes), SoftTargetCrossEntropy()
-    if smoothing > 0:
-        return None, LabelSmoothingCrossEntropy(smoothing)
-    return None, torch.nn.CrossEntropyLoss()
-
-
-@dataclass
-class Parts:
-    """Everything one training step touches, built from the recipe (:func:`build_parts`)."""
-
-    model: torch.nn.Module  # the weights (what checkpoints hold)
-    params: list  # the parameters that train (what gradient clipping sees)
-    train_model: torch.nn.Module  # what the step calls: the model, or its DDP / torch.compile wrapper
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    policy: device.AmpPolicy
-    scaler: Optional[Any]
-    ema: Optional[Any]
-    mixup_fn: Optional[Any]
-    criterion: torch.nn.Module
-    grad_clip: Optional[float]
-    lr: float
-    lr_rule: str
-
-
-def build_parts(cfg: Mapping, dev: device.Device, num_classes: int, steps_per_epoch: int, world: int) -> Parts:
-    """Model (seeded, so every process starts from the same weights), optimizer, schedule, precision, loss."""
-    seeding.seed_all(int(cfg["seed"]), dev)
-    model = build_model(cfg["model"], num_classes, int(cfg["data"]["img_size"])).to(dev.torch_device)
-    perturb.apply(model, cfg.get("numerics") or {})  # off by default; an ensemble member's tiny weight noise
-    lr, lr_rule = recipes.scaled_lr(cfg, world)
-    optimizer = build_optimizer(model, cfg["optimizer"], lr, dev)
-    policy = dev.amp_policy(cfg.get("amp", "none"))
-    ema_cfg = cfg.get("ema") or {}
-    mixup_fn, criterion = build_criterion(cfg, num_classes)
-    train_model = model
-    if world > 1:
-        ids = [dev.index] if dev.type in ("cuda", "sdaa") and dev.index is not None else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.get("compile"):
-        train_model = torch.compile(train_model)
-    return Parts(
-        model=model,
-        params=[p for p in model.parameters() if p.requires_grad],
-        train_model=train_model,
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, cfg["schedule"], lr, int(cfg["epochs"]), steps_per_epoch),
-        policy=policy,
-        scaler=dev.grad_scaler(policy),
-        ema=ModelEmaV3(model, decay=float(ema_cfg["decay"])) if ema_cfg.get("enabled") else None,
-        mixup_fn=mixup_fn,
-        criterion=criterion,
-        grad_clip=float(cfg["grad_clip"]) if cfg.get("grad_clip") else None,
-        lr=lr,
-        lr_rule=lr_rule,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes, checkpoints, config.json
-# ---------------------------------------------------------------------------------------------
-
-
-def dist_info() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size); (0, 0, 1) outside a process group."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size()
-    return 0, 0, 1
-
-
-@contextlib.contextmanager
-def distributed(device_spec: str = "auto"):
-    """Under torchrun (``WORLD_SIZE`` > 1): bind to card ``LOCAL_RANK``, join the group, leave it after."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or (dist.is_available() and dist.is_initialized()):
-        yield
-        return
-    dev = device.resolve(device_spec).set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=dev.dist_backend)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-        _REDUCED.clear()
-
-
-#: The last tensors handed to a collective, kept alive until the process group is destroyed. Before torch 2.8
-#: (pytorch#154976) a gloo work could drop the last reference to its tensor from a worker thread, which needs the
-#: GIL, while the main thread held the GIL inside ``destroy_process_group`` waiting for that worker: a hang at
-#: the end of a run (seen on torch 2.2, the SDAA floor). Only works still in flight are at risk: the last few.
-_REDUCED: collections.deque = collections.deque(maxlen=16)
-
-
-def _kept(tensor: torch.Tensor) -> torch.Tensor:
-    _REDUCED.append(tensor)
-    return tensor
-
-
-def load_training_state(path: Path) -> dict:
-    """A kit training checkpoint (what ``--resume`` restores), loaded with ``weights_only=True``."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(
-            f"nothing to resume: {path} does not exist (no checkpoint was saved yet); run without --resume"
-        ) from None
-    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise UserError(f"{ckptcheck.unreadable(path, e)}; {ckptcheck.way_on(path)}") from None
-    ckptcheck.check_training_state(ckpt, path, CHECKPOINT_FORMAT)
-    return ckpt
-
-
-def restore(
-    parts: Parts, ckpt: Mapping, path: Path, cfg: Mapping, num_classes: int, dev: device.Device, main: bool
-) -> None:
-    """Put a checkpoint's model, EMA, optimizer, schedule, scaler and (rank 0's) RNG states back."""
-    if ckpt["model_name"] != cfg["model"]["name"] or ckpt["num_classes"] != num_classes:
-        raise UserError(
-            f"{path} was written for model {ckpt['model_name']} with {ckpt['num_classes']} classes "
-            f"(recipe {ckpt.get('recipe')}), but this run builds {cfg['model']['name']} with {num_classes} classes. "
-            "Resume with the recipe that wrote it, or start a fresh run in another --out"
-        )
-    try:
-        parts.model.load_state_dict(ckpt["model"])
-        if parts.ema is not None and ckpt.get("ema") is not None:
-            parts.ema.load_state_dict(ckpt["ema"])
-    except RuntimeError as e:
-        raise UserError(f"{path} does not fit {cfg['model']['name']}: {str(e).splitlines()[0]}") from None
-    parts.optimizer.load_state_dict(ckpt["optimizer"])
-    parts.scheduler.load_state_dict(ckpt["scheduler"])
-    if parts.scaler is not None and ckpt.get("scaler"):
-        parts.scaler.load_state_dict(ckpt["scaler"])
-    if main:
-        seeding.set_rng_state(ckpt["rng"], dev)
-
-
-def weights_state(parts: Parts, cfg: Mapping, num_classes: int) -> dict:
-    """What both checkpoints hold: the weights, the EMA and what is needed to rebuild the model."""
-    return {
-        "recipe": cfg["name"],
-        "model_name": cfg["model"]["name"],
-        "model_kwargs": dict(cfg["model"].get("kwargs") or {}),
-        "num_classes": num_classes,
-        "img_size": int(cfg["data"]["img_size"]),
-        "model": parts.model.state_dict(),
-        "ema": parts.ema.state_dict() if parts.ema is not None else None,
-    }
-
-
-def _resume_path(resume: Any, out: Path) -> Path:
-    if resume is True or resume in ("", "auto"):
-        return out / "last.pth"
-    path = Path(str(resume))
-    return path / "last.pth" if path.is_dir() else path
-
-
-def _starting_point(run: Mapping, out: Path, main: bool) -> tuple[Optional[dict], Optional[Path]]:
-    """The checkpoint ``--resume`` names (and its path), or (None, None) for a fresh run.
-
-    A fresh run into a folder that holds one is refused unless ``--overwrite``, which removes its checkpoints.
-    """
-    if run["resume"]:
-        path = _resume_path(run["resume"], out)
-        return load_training_state(path), path
-    if (out / "last.pth").exists():
-        if not run["overwrite"]:
-            raise UserError(
-                f"{out} already holds a run ({out / 'last.pth'}); pass --resume to continue it, "
-                "--overwrite to start again from scratch, or choose another --out"
-            )
-        if main:
-            for stale in ("last.pth", "best.pth"):
-                (out / stale).unlink(missing_ok=True)
-    return None, None
-
-
-def checkpoints_bytes(parts: Parts, cfg: Mapping) -> int:
-    """About what a run's checkpoints take on disk at their peak: last.pth and the new copy being written beside
-    it (weights, EMA, the optimizer's state), and best.pth (weights, EMA). Known once the model is built."""
-    weights = tensor_bytes(parts.model.state_dict())
-    if parts.ema is not None:
-        weights *= 2
-    params = tensor_bytes(parts.params)
-    moments = 2 if any(k in str(cfg["optimizer"]["opt"]).lower() for k in ("adam", "lamb", "lion")) else 1
-    return 2 * (weights + moments * params) + weights
-
-
-def _what_is_intact(out: Path, saved_step: Optional[int]) -> str:
-    """The last part of a full disk's line in ``kit train``: the checkpoint to resume from, and how."""
-    if saved_step is None:
-        return "no checkpoint was saved yet; free space and run it again (with --overwrite)"
-    return (f"the checkpoint of step {saved_step} ({out / 'last.pth'}) is intact; "
-            "free space and rerun with --resume")
 
 
 def _environment(dev: device.Device, world: int) -> dict:
@@ -490,11 +208,6 @@ def train_step(
     return loss, (float(grad_norm) if grad_norm is not None else None), stepped
 
 
-def global_mean(value: torch.Tensor, world: int) -> float:
-    """A scalar averaged over all processes (timm's ``reduce_tensor``), as a Python float."""
-    value = value.detach().float()
-    return float((_kept(reduce_tensor(value, world)) if world > 1 else value).item())
-
 
 @torch.no_grad()
 def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dict, list[str]]:
@@ -519,7 +232,7 @@ def evaluate(model, loader, dev: device.Device, policy, world: int) -> tuple[dic
             ]
         )
     if world > 1:
-        dist.all_reduce(_kept(sums))
+        dist.all_reduce(keep_alive(sums))
     loss, top1, top5, n = sums.tolist()
     n = max(n, 1.0)
     return {"loss": loss / n, "acc1": 100.0 * top1 / n, "acc5": 100.0 * top5 / n, "images": int(n)}, skipped
@@ -642,7 +355,7 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
     if world > 1:
         dev = dev.set_device(local_rank)
     out, seed, batch_size, epochs = Path(run["out"]), int(cfg["seed"]), int(cfg["batch_size"]), int(cfg["epochs"])
-    ckpt, ckpt_path = _starting_point(run, out, main)
+    ckpt, ckpt_path = starting_point(run, out, main)
 
     # -- data, the plan, the pieces, where we start from ------------------------------------------
     loaders = data.build_loaders(
@@ -825,7 +538,7 @@ def _train(cfg: dict, callbacks: Iterable[Any]) -> TrainResult:
                 )
             save_checkpoint(Position(epoch + 1, 0, progress.step))
     except diskfull.DiskFull as e:
-        raise e.with_intact(_what_is_intact(out, progress.saved_step)) from None
+        raise e.with_intact(what_is_intact(out, progress.saved_step)) from None
     except data.SampleError as e:
         raise type(e)(
             f"{e}. Training stopped at step {progress.step}; last checkpoint: {last_checkpoint()} "
@@ -892,88 +605,3 @@ def validate_and_keep_best(
                 "acc1": progress.best_acc1,
             }
             atomic_torch_save(best, out / "best.pth", "the best checkpoint")
-
-
-# ---------------------------------------------------------------------------------------------
-# `kit train`
-# ---------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    names = ", ".join(recipes.list_recipes())
-    parser.add_argument("--recipe", metavar="NAME", help=f"a recipe ({names}) or a JSON recipe file")
-    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
-    o = parser.add_argument_group("overrides (win over the recipe)")
-    o.add_argument("--data", metavar="DIR", help="dataset folder (train/, val/, optional meta/*.txt)")
-    o.add_argument("--out", metavar="DIR", help="run folder (default runs/<recipe>)")
-    o.add_argument("--epochs", type=int, metavar="N")
-    o.add_argument(
-        "--batch-size", type=int, metavar="N", help="per process; the global batch is this x the number of processes"
-    )
-    o.add_argument("--lr", type=float, help="base learning rate, scaled by global batch / optimizer.lr_base_batch")
-    o.add_argument(
-        "--unscale-lr", action="store_true", help="use --lr (or the recipe's lr) as is, without batch scaling"
-    )
-    o.add_argument("--device", metavar="DEV", help="auto, cpu, cuda[:N], sdaa[:N], mps (default auto)")
-    o.add_argument(
-        "--amp",
-        nargs="?",
-        const="auto",
-        choices=AMP_CHOICES,
-        metavar="MODE",
-        help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)",
-    )
-    o.add_argument("--seed", type=int, metavar="N")
-    o.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (ModelZoo alignment: 100)")
-    o.add_argument(
-        "--max-epochs",
-        type=int,
-        metavar="N",
-        help="stop (and validate) after N epochs, keeping the schedule of --epochs",
-    )
-    o.add_argument("--save-every", type=int, metavar="K", help="also write last.pth every K steps")
-    o.add_argument("--resume", nargs="?", const=True, metavar="CKPT", help="continue from <out>/last.pth (or CKPT)")
-    o.add_argument("--overwrite", action="store_const", const=True, help="start afresh in an --out that holds a run")
-    o.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes")
-    o.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
-    o.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA on/off")
-    o.add_argument("--skip-corrupt", action="store_const", const=True, help="skip and count unreadable images")
-    o.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
-    o.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any recipe value, e.g. optimizer.weight_decay=0.1",
-    )
-
-
-def config_from_args(args: argparse.Namespace) -> dict:
-    if not args.recipe:
-        raise UserError(f"--recipe is required; one of: {', '.join(recipes.list_recipes())} (or a JSON recipe file)")
-    overrides = {flag: getattr(args, flag, None) for flag in recipes.FLAG_KEYS}
-    overrides["unscale_lr"] = args.unscale_lr
-    return recipes.resolve(args.recipe, overrides, args.set)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.list:
-        width = max(len(n) for n in recipes.list_recipes())
-        for name in recipes.list_recipes():
-            print(f"{name:<{width}}  {recipes.describe(name)}")
-        return 0
-    cfg = config_from_args(args)
-    with distributed(cfg["run"]["device"]):
-        rank = dist_info()[0]
-        result = train(cfg)
-    if rank == 0:
-        acc = (
-            f"val acc1 {result.val_acc1:.2f} % (best {result.best_acc1:.2f} %)"
-            if result.val_acc1 is not None
-            else "no validation"
-        )
-        print(
-            f"done ({result.stopped}): {result.steps} steps, {acc}, last loss {result.last_loss}, "
-            f"{result.train_seconds:.1f} s, {result.images_per_s:.1f} images/s; run folder {result.out_dir}"
-        )
-    return 0

@@ -141,7 +141,7 @@ def test_a_refused_run_leaves_an_existing_run_folder_alone_even_with_overwrite(p
 
 def test_the_check_comes_before_the_data_is_read(make_images, parent, capsys):
     """With real data in place the bad value still stops the run first, from the CLI and from train()."""
-    from kit.train.loop import train
+    from kit.train import train
 
     data = make_images(parent / "data")
     before = snapshot(parent)

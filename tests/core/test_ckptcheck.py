@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from kit.train.loop import CHECKPOINT_FORMAT, train
+from kit.train import CHECKPOINT_FORMAT, train
 from tests.train.test_train import tiny_recipe
 
 

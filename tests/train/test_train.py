@@ -22,7 +22,7 @@ from PIL import Image
 
 from kit.config import recipes
 from kit.core.errors import UserError
-from kit.train.loop import build_optimizer, build_scheduler, friendly_errors, train
+from kit.train import build_optimizer, build_scheduler, friendly_errors, train
 from kit.train.runlog import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def test_max_steps_stops_inside_an_epoch_and_resume_goes_on(images, tmp_path):
 KILLED_RUN = """
 import sys, time
 from kit.config.recipes import resolve
-from kit.train.loop import train
+from kit.train import train
 
 class Slow:
     def on_step(self, record):
@@ -463,7 +463,7 @@ def test_no_weight_decay_on_norms_biases_and_position_embeddings():
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_recipe_builds_its_model_on_the_meta_device(name):
     from kit.data.transforms import build_transform
-    from kit.train.loop import build_criterion, build_model
+    from kit.train import build_criterion, build_model
 
     cfg = recipes.get_recipe(name)
     with torch.device("meta"):
@@ -498,7 +498,7 @@ def test_imagenet_recipes_run_end_to_end_on_small_images(name, shrink, images, t
 
 def test_cli_flags_map_onto_the_recipe():
     from kit.cli import COMMANDS, build_parser
-    from kit.train.loop import config_from_args
+    from kit.train.command import config_from_args
 
     parser = build_parser(COMMANDS, "kit", "", "train")
     args = parser.parse_args(
@@ -537,7 +537,7 @@ def test_optimizer_fused_auto_true_false():
     import timm
 
     from kit.device.shim import resolve
-    from kit.train.loop import use_fused_optimizer
+    from kit.train import use_fused_optimizer
 
     cpu = resolve("cpu")
     model = timm.create_model("hivit_workshop_32")
