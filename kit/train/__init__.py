@@ -6,7 +6,9 @@
     loop.py         One training loop for HiViT and CaiT, to be read top to bottom
     parts.py        The parts a recipe builds, each from its library: model, optimizer, schedule, loss, EMA
     perturb.py      Numerics-only perturbations: how to make an ensemble of healthy runs on any device
+    report.py       What a run says about itself before its first step: ``config.json``, train.log's preamble
     runlog.py       The two logs of a run: ``metrics.jsonl`` for programs, ``train.log`` in the ModelZoo's format
+    state.py        What a run holds while it trains, in one visible object (``Run``), and its small records
 """
 
 from kit.core.lazy import lazy_exports
@@ -28,15 +30,14 @@ _EXPORTS = {
     "global_mean": "distributed",
     # loop
     "MAX_SKIPPED_IN_A_ROW": "loop",
-    "TrainResult": "loop",
     "NonFiniteLoss": "loop",
-    "Position": "loop",
     "friendly_errors": "loop",
     "train_step": "loop",
     "evaluate": "loop",
-    "Plan": "loop",
-    "Progress": "loop",
     "train": "loop",
+    "start_run": "loop",
+    "run_epochs": "loop",
+    "stop_if_not_finite": "loop",
     "validate_and_keep_best": "loop",
     # parts
     "build_model": "parts",
@@ -52,12 +53,22 @@ _EXPORTS = {
     "perturb_weights": "perturb",
     "add_gradient_noise": "perturb",
     "apply": "perturb",
+    # report
+    "environment": "report",
+    "derived": "report",
+    "report_start": "report",
     # runlog
     "METRICS": "runlog",
     "TRAIN_LOG": "runlog",
     "tcappdll_line": "runlog",
     "RunLog": "runlog",
     "read_metrics": "runlog",
+    # state
+    "TrainResult": "state",
+    "Position": "state",
+    "Plan": "state",
+    "Progress": "state",
+    "Run": "state",
 }
 
 __all__ = list(_EXPORTS)
