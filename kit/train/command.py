@@ -6,6 +6,7 @@ import argparse
 
 from kit.config import recipes
 from kit.core.errors import UserError
+from kit.device import shim as device
 from kit.device.choices import AMP_CHOICES
 from kit.train import loop
 from kit.train.distributed import dist_info, distributed
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
+    """The recipe the command line asks for, resolved and checked (:func:`kit.config.recipes.resolve`)."""
     if not args.recipe:
         raise UserError(f"--recipe is required; one of: {', '.join(recipes.list_recipes())} (or a JSON recipe file)")
     overrides = {flag: getattr(args, flag, None) for flag in recipes.FLAG_KEYS}
@@ -71,15 +73,16 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``kit train``: resolve the recipe and the device once each, join the process group, train, sum up."""
     if args.list:
         width = max(len(n) for n in recipes.list_recipes())
         for name in recipes.list_recipes():
             print(f"{name:<{width}}  {recipes.describe(name)}")
         return 0
-    cfg = config_from_args(args)
-    with distributed(cfg["run"]["device"]):
+    cfg = config_from_args(args)  # resolved and checked, once
+    with distributed(device.resolve(cfg["run"]["device"])) as dev:  # the device, resolved once
         rank = dist_info()[0]
-        result = loop.train(cfg)
+        result = loop.train(cfg, resolved=True, dev=dev)
     if rank == 0:
         acc = (
             f"val acc1 {result.val_acc1:.2f} % (best {result.best_acc1:.2f} %)"

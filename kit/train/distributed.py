@@ -23,16 +23,21 @@ def dist_info() -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def distributed(device_spec: str = "auto"):
-    """Under torchrun (``WORLD_SIZE`` > 1): bind to card ``LOCAL_RANK``, join the group, leave it after."""
+def distributed(dev: device.Device):
+    """Under torchrun (``WORLD_SIZE`` > 1): bind ``dev`` to card ``LOCAL_RANK``, join the process group (unless
+    this process is in one already), and leave it after. Yields the device to train on: ``dev`` itself in a
+    single process, so that ``kit train`` resolves its device once and hands it to the loop."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or (dist.is_available() and dist.is_initialized()):
-        yield
+    if world <= 1:
+        yield dev
         return
-    dev = device.resolve(device_spec).set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dev = dev.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if dist.is_available() and dist.is_initialized():
+        yield dev
+        return
     dist.init_process_group(backend=dev.dist_backend)
     try:
-        yield
+        yield dev
     finally:
         dist.destroy_process_group()
         _REDUCED.clear()

@@ -86,29 +86,39 @@ class NonFiniteLoss(UserError):
 # ---------------------------------------------------------------------------------------------
 
 
-def train(config: Mapping | str, callbacks: Iterable[Any] = ()) -> TrainResult:
-    """Train as ``config`` (a resolved recipe dict, or a recipe name) says; return what came of it.
+def train(
+    config: Mapping | str,
+    callbacks: Iterable[Any] = (),
+    *,
+    resolved: bool = False,
+    dev: Optional[device.Device] = None,
+) -> TrainResult:
+    """Train as ``config`` (a recipe dict or a recipe name) says; return what came of it.
 
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
 
     The recipe is checked first (:func:`kit.config.recipes.resolve` runs :func:`kit.config.schema.check_recipe`): a
-    bad value raises a one-line :class:`UserError` before the folder or its lock exists.
+    bad value raises a one-line :class:`UserError` before the folder or its lock exists. ``resolved=True`` says
+    ``config`` is what ``resolve`` returned, unchanged, so it is not resolved and checked a second time
+    (``kit train`` resolves its flags once); ``dev``: the device, already resolved (and, under torchrun, bound to
+    this process's card by :func:`kit.train.distributed.distributed`), else it is resolved from the recipe here.
     The run folder is locked for the whole call (:mod:`kit.core.runlock`; by rank 0, the only one that
     writes it), before anything in it is read, written or deleted: a second run into it, started at
     the same moment or later, fails at once instead of interleaving its logs with this one's.
     """
-    cfg = recipes.resolve(config)
+    cfg = config if resolved else recipes.resolve(config)
     with hold_run_folder(cfg["run"]["out"], "kit train", enabled=dist_info()[0] == 0):
-        return run_epochs(start_run(cfg, callbacks))
+        return run_epochs(start_run(cfg, callbacks, dev))
 
 
-def start_run(cfg: dict, callbacks: Iterable[Any] = ()) -> Run:
+def start_run(cfg: dict, callbacks: Iterable[Any] = (), dev: Optional[device.Device] = None) -> Run:
     """The run ``cfg`` describes, ready for its first step: data, parts, where it starts, the run folder."""
     rank, local_rank, world = dist_info()
-    dev = device.resolve(cfg["run"]["device"])
-    if world > 1:
-        dev = dev.set_device(local_rank)
+    if dev is None:
+        dev = device.resolve(cfg["run"]["device"])
+        if world > 1:
+            dev = dev.set_device(local_rank)
     out, seed, batch_size = Path(cfg["run"]["out"]), int(cfg["seed"]), int(cfg["batch_size"])
     ckpt, ckpt_path = starting_point(cfg["run"], out, rank == 0)
     loaders = data.build_loaders(

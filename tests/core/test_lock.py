@@ -50,7 +50,7 @@ class Hold:
 
 
 plain = kit.train.loop.train
-kit.train.loop.train = lambda cfg, callbacks=(): plain(cfg, callbacks=[Hold()])
+kit.train.loop.train = lambda cfg, callbacks=(), **given: plain(cfg, callbacks=[Hold()], **given)
 print("ready", flush=True)
 sys.stdin.readline()
 sys.exit(main(["train", "--recipe", sys.argv[1], *sys.argv[3:]]))

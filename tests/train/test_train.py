@@ -285,6 +285,29 @@ def test_resuming_another_models_checkpoint_is_a_clear_error(images, tmp_path, c
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_kit_train_resolves_the_recipe_and_the_device_once(images, tmp_path, monkeypatch, capsys):
+    """From the command line to the loop, the recipe is resolved (and checked) once, and the device is too."""
+    from kit.cli import main
+    from kit.device import shim
+
+    calls = {"recipe": 0, "device": 0}
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(recipes, "resolve", counted("recipe", recipes.resolve))
+    monkeypatch.setattr(shim, "resolve", counted("device", shim.resolve))
+    recipe = tmp_path / "tiny.json"
+    recipe.write_text(json.dumps(tiny_recipe(images, tmp_path / "run")))
+    assert main(["train", "--recipe", str(recipe), "--max-steps", "1", "--device", "cpu"]) == 0
+    assert "done (max_steps): 1 steps" in capsys.readouterr().out
+    assert calls == {"recipe": 1, "device": 1}
+
+
 def test_missing_data_exits_2_saying_what_to_run(tmp_path, capsys):
     from kit.cli import main
 
