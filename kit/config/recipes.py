@@ -53,6 +53,7 @@ from typing import Any, Iterable, Mapping
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from kit.config.flags import FLAG_KEYS, flag_spelling
 from kit.core.errors import UserError
 
 _IMAGENET_PREPARE = (
@@ -433,37 +434,6 @@ def set_key(recipe: dict, dotted: str, value: Any) -> None:
         valid = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
         raise UserError(f"--set {dotted}: unknown key {last!r} (valid: {valid})")
     node[last] = value
-
-
-#: Named flag -> dotted recipe key. ``lr`` sets the base lr, which is then scaled by the global batch.
-FLAG_KEYS = {
-    "data": "data.path",
-    "out": "run.out",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "optimizer.lr",
-    "device": "run.device",
-    "amp": "amp",
-    "seed": "seed",
-    "max_steps": "run.max_steps",
-    "max_epochs": "run.max_epochs",
-    "save_every": "run.save_every",
-    "resume": "run.resume",
-    "overwrite": "run.overwrite",
-    "progress": "run.progress",
-    "skip_corrupt": "run.skip_corrupt",
-    "workers": "data.num_workers",
-    "compile": "compile",
-    "ema": "ema.enabled",
-}
-
-
-#: How the command line spells a flag of :data:`FLAG_KEYS`, where it is not ``--`` + the name with dashes.
-FLAG_SPELLING = {"progress": "--no-progress", "ema": "--ema/--no-ema"}
-
-
-def flag_spelling(flag: str) -> str:
-    return FLAG_SPELLING.get(flag, "--" + flag.replace("_", "-"))
 
 
 def resolve(

@@ -459,7 +459,7 @@ def _problem(error: jsonschema.ValidationError, schema: Mapping, instance: Any) 
     path = list(error.absolute_path)
     if error.validator == "required":
         missing = next(k for k in error.validator_value if k not in error.instance)
-        node = _node_at(schema, path + [missing])
+        node = node_at(schema, path + [missing])
         return Problem(_dotted(path + [missing]), _MISSING, (node or {}).get("description", "must be given"))
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -479,7 +479,7 @@ def _problem(error: jsonschema.ValidationError, schema: Mapping, instance: Any) 
     return Problem(_dotted(path[:depth]), value, allowed)
 
 
-def _node_at(schema: Mapping, path: list) -> Optional[Mapping]:
+def node_at(schema: Mapping, path: list) -> Optional[Mapping]:
     """The schema of the key at ``path`` (through ``properties`` only), or None."""
     node: Optional[Mapping] = schema
     for part in path:
@@ -507,7 +507,7 @@ def _ordered_pairs(cfg: Mapping) -> Optional[Problem]:
         ("mixup.cutmix_minmax", mixup.get("cutmix_minmax")),
     ):
         if value is not None and value[0] > value[1]:
-            return Problem(key, value, _node_at(RECIPE_SCHEMA, key.split("."))["description"])
+            return Problem(key, value, node_at(RECIPE_SCHEMA, key.split("."))["description"])
     return None
 
 
@@ -523,10 +523,15 @@ def _warmup_fits(cfg: Mapping) -> Optional[Problem]:
                    related=("epochs",))
 
 
-def _even_batch_for_mixup(cfg: Mapping) -> Optional[Problem]:
+def mixup_enabled(cfg: Mapping) -> bool:
+    """Whether the recipe mixes images (Mixup or CutMix): the trainer builds timm's Mixup exactly then."""
     mix = cfg.get("mixup") or {}
-    on = mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax"))
-    if on and int(cfg["batch_size"]) % 2:
+    return bool(mix) and bool(mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0
+                              or mix.get("cutmix_minmax"))
+
+
+def _even_batch_for_mixup(cfg: Mapping) -> Optional[Problem]:
+    if mixup_enabled(cfg) and int(cfg["batch_size"]) % 2:
         return Problem("batch_size", cfg["batch_size"], "must be even: Mixup/CutMix mixes pairs within a batch "
                        "(or --set mixup=None)", related=("mixup",))
     return None
@@ -588,13 +593,12 @@ def model_patch_size(name: str, img_size: int, kwargs_json: str) -> tuple[int, s
     import timm
     import torch
 
-    from kit.models import cait
+    from kit import models
 
-    if not timm.is_model(name):
-        try:
-            name = cait.timm_name(name)
-        except UserError:
-            raise UnknownModel(name) from None
+    try:
+        name = models.timm_name(name)  # (the name kit.models.create builds)
+    except UserError:
+        raise UnknownModel(name) from None
     kwargs = json.loads(kwargs_json)
     try:
         with torch.device("meta"):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from kit.config import recipes
+from kit.config import flags, recipes
 from kit.core.errors import UserError
 from kit.device import shim as device
-from kit.device.choices import AMP_CHOICES
 from kit.train import loop
 from kit.train.distributed import dist_info, distributed
 
@@ -19,41 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", metavar="NAME", help=f"a recipe ({names}) or a JSON recipe file")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     o = parser.add_argument_group("overrides (win over the recipe)")
-    o.add_argument("--data", metavar="DIR", help="dataset folder (train/, val/, optional meta/*.txt)")
-    o.add_argument("--out", metavar="DIR", help="run folder (default runs/<recipe>)")
-    o.add_argument("--epochs", type=int, metavar="N")
-    o.add_argument(
-        "--batch-size", type=int, metavar="N", help="per process; the global batch is this x the number of processes"
-    )
-    o.add_argument("--lr", type=float, help="base learning rate, scaled by global batch / optimizer.lr_base_batch")
-    o.add_argument(
-        "--unscale-lr", action="store_true", help="use --lr (or the recipe's lr) as is, without batch scaling"
-    )
-    o.add_argument("--device", metavar="DEV", help="auto, cpu, cuda[:N], sdaa[:N], mps (default auto)")
-    o.add_argument(
-        "--amp",
-        nargs="?",
-        const="auto",
-        choices=AMP_CHOICES,
-        metavar="MODE",
-        help="mixed precision: none, auto, fp16 or bf16 (bare --amp = auto)",
-    )
-    o.add_argument("--seed", type=int, metavar="N")
-    o.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (ModelZoo alignment: 100)")
-    o.add_argument(
-        "--max-epochs",
-        type=int,
-        metavar="N",
-        help="stop (and validate) after N epochs, keeping the schedule of --epochs",
-    )
-    o.add_argument("--save-every", type=int, metavar="K", help="also write last.pth every K steps")
-    o.add_argument("--resume", nargs="?", const=True, metavar="CKPT", help="continue from <out>/last.pth (or CKPT)")
-    o.add_argument("--overwrite", action="store_const", const=True, help="start afresh in an --out that holds a run")
-    o.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes")
-    o.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
-    o.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None, help="model EMA on/off")
-    o.add_argument("--skip-corrupt", action="store_const", const=True, help="skip and count unreadable images")
-    o.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    flags.add_flags(o)  # --data ... --no-progress, declared once in kit.config.flags
     o.add_argument(
         "--set",
         action="append",
@@ -67,8 +32,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
     """The recipe the command line asks for, resolved and checked (:func:`kit.config.recipes.resolve`)."""
     if not args.recipe:
         raise UserError(f"--recipe is required; one of: {', '.join(recipes.list_recipes())} (or a JSON recipe file)")
-    overrides = {flag: getattr(args, flag, None) for flag in recipes.FLAG_KEYS}
-    overrides["unscale_lr"] = args.unscale_lr
+    overrides = {flag.name: getattr(args, flag.name, None) for flag in flags.FLAGS}
     return recipes.resolve(args.recipe, overrides, args.set)
 
 

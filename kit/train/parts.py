@@ -20,6 +20,7 @@ from timm.utils import ModelEmaV3
 
 from kit import models
 from kit.config import recipes
+from kit.config.schema import mixup_enabled
 from kit.core import seeding
 from kit.core.errors import UserError
 from kit.device import shim as device
@@ -43,9 +44,7 @@ def build_model(model_cfg: Mapping, num_classes: int, img_size: int) -> torch.nn
 def use_fused_optimizer(opt_cfg: Mapping, dev: Optional[device.Device]) -> bool:
     """The recipe's ``optimizer.fused``: ``"auto"`` (the default) fuses where the device has the kernels
     (:meth:`kit.device.shim.Device.fused_optimizer`), ``true`` requires them, ``false`` keeps torch's default."""
-    fused = opt_cfg.get("fused", "auto")
-    if fused not in (True, False, "auto"):
-        raise UserError(f"optimizer.fused must be auto, true or false, not {fused!r}")
+    fused = opt_cfg.get("fused", "auto")  # (its allowed values are the recipe schema's to check)
     if fused is False:
         return False  # (no probe of the device)
     available = str(opt_cfg["opt"]).lower() in FUSED_OPTIMIZERS and dev is not None and dev.fused_optimizer()
@@ -84,9 +83,9 @@ def warmup_start(sched_cfg: Mapping, lr: float) -> float:
 
 
 def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps_per_epoch: int):
-    """timm's cosine schedule with linear warm-up, in steps (or in epochs where the recipe says so)."""
-    if sched_cfg.get("sched", "cosine") != "cosine":
-        raise UserError(f"schedule.sched {sched_cfg['sched']!r}: only 'cosine' is wired in the kit")
+    """timm's cosine schedule with linear warm-up, in steps (or in epochs where the recipe says so).
+
+    Cosine is the only schedule the kit wires; the recipe schema refuses any other ``schedule.sched``."""
     per_step = not sched_cfg.get("step_on_epochs", False)
     unit = steps_per_epoch if per_step else 1
     warmup = int(round(float(sched_cfg.get("warmup_epochs") or 0) * unit))
@@ -104,15 +103,13 @@ def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps
 
 
 def build_criterion(cfg: Mapping, num_classes: int):
-    """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing."""
+    """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing.
+
+    Mixup/CutMix mixes pairs within a batch: the recipe's cross-check (:func:`kit.config.schema.mixup_enabled`
+    decides when it is on) requires an even batch."""
     smoothing = float(cfg.get("label_smoothing") or 0.0)
-    mix = cfg.get("mixup") or {}
-    if mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax")):
-        if int(cfg["batch_size"]) % 2:
-            raise UserError(
-                f"Mixup/CutMix mixes pairs within a batch: --batch-size must be even, not {cfg['batch_size']}"
-            )
-        return Mixup(**mix, label_smoothing=smoothing, num_classes=num_classes), SoftTargetCrossEntropy()
+    if mixup_enabled(cfg):
+        return Mixup(**cfg["mixup"], label_smoothing=smoothing, num_classes=num_classes), SoftTargetCrossEntropy()
     if smoothing > 0:
         return None, LabelSmoothingCrossEntropy(smoothing)
     return None, torch.nn.CrossEntropyLoss()
