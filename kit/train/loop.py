@@ -98,7 +98,7 @@ def train(
     ``callbacks``: objects with ``on_step(record)`` and/or ``on_eval(record)``, called on rank 0
     with the same dicts that go to metrics.jsonl.
 
-    The recipe is checked first (:func:`kit.config.recipes.resolve` runs :func:`kit.config.schema.check_recipe`): a
+    The recipe is checked first (:func:`kit.config.recipes.resolve` runs :func:`kit.config.checks.check_recipe`): a
     bad value raises a one-line :class:`UserError` before the folder or its lock exists. ``resolved=True`` says
     ``config`` is what ``resolve`` returned, unchanged, so it is not resolved and checked a second time
     (``kit train`` resolves its flags once); ``dev``: the device, already resolved (and, under torchrun, bound to

@@ -20,7 +20,7 @@ from timm.utils import ModelEmaV3
 
 from kit import models
 from kit.config import recipes
-from kit.config.schema import mixup_enabled
+from kit.config.checks import mixup_enabled
 from kit.core import seeding
 from kit.core.errors import UserError
 from kit.device import shim as device
@@ -105,7 +105,7 @@ def build_scheduler(optimizer, sched_cfg: Mapping, lr: float, epochs: int, steps
 def build_criterion(cfg: Mapping, num_classes: int):
     """(mixup_fn or None, loss): SoftTargetCrossEntropy after Mixup/CutMix, else label smoothing.
 
-    Mixup/CutMix mixes pairs within a batch: the recipe's cross-check (:func:`kit.config.schema.mixup_enabled`
+    Mixup/CutMix mixes pairs within a batch: the recipe's cross-check (:func:`kit.config.checks.mixup_enabled`
     decides when it is on) requires an even batch."""
     smoothing = float(cfg.get("label_smoothing") or 0.0)
     if mixup_enabled(cfg):

@@ -81,9 +81,9 @@ def check_notebook_parameters(namespace: Optional[Mapping[str, Any]] = None, **v
     :class:`UserError`, which a notebook shows as one line (``UserError: epochs = -1: must be an integer >= 1,
     or None (the recipe's own)``) and ``kit workshop`` reports naming the notebook, with exit code 2.
     """
-    from kit.config import schema
+    from kit.config import checks
 
-    schema.check_notebook_parameters({**(namespace or {}), **values})
+    checks.check_notebook_parameters({**(namespace or {}), **values})
 
 
 def resolve_quick(quick: Optional[bool]) -> bool:
@@ -267,7 +267,7 @@ def declared_parameters(notebooks: tuple[str, ...] = NOTEBOOKS) -> dict[str, set
 def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
     """Refuse a name no notebook declares (papermill itself would only log a warning and run on), and a bad
     value (:func:`check_notebook_parameters`, the check each notebook makes itself), before any notebook runs."""
-    from kit.config import schema
+    from kit.config import checks
 
     for name in parameters:
         if name in RESERVED:
@@ -275,7 +275,7 @@ def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
         if not any(name in names for names in declared.values()):
             known = ", ".join(sorted(set().union(*declared.values()) - set(RESERVED)))
             raise UserError(f"-p {name}: no workshop notebook declares a parameter {name!r} (they declare: {known})")
-    schema.check_notebook_parameters(parameters, origins={name: f"-p {name}" for name in parameters})
+    checks.check_notebook_parameters(parameters, origins={name: f"-p {name}" for name in parameters})
 
 
 def user_error_in(error: Any) -> Optional[str]:
