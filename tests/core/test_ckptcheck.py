@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kit.train import CHECKPOINT_FORMAT, train
-from tests.train.test_train import tiny_recipe
+from tests.helpers import tiny_recipe
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import torch
 from kit.core import diskfull
 from kit.core.atomic import atomic_savefig, atomic_torch_save, atomic_write_text
 from kit.train.runlog import RunLog, read_metrics
-from tests.train.test_train import step_losses, tiny_recipe
+from tests.helpers import step_losses, tiny_recipe
 
 LEFT = 48_000  # bytes left free when the disk is "full": more than a few log lines, less than any checkpoint here
 

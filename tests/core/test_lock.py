@@ -20,7 +20,7 @@ import pytest
 from kit.core.atomic import atomic_dir
 from kit.core.errors import UserError
 from kit.core.runlock import RunFolderBusy, hold_run_folder
-from tests.train.test_train import REPO, log_iterations, one_thread, step_losses, subprocess_env, tiny_recipe  # noqa: F401
+from tests.helpers import REPO, log_iterations, one_thread, step_losses, subprocess_env, tiny_recipe  # noqa: F401
 
 #: Holds argv[1] (as command argv[2]) until its stdin is closed.
 HOLDER = """
