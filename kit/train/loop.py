@@ -30,7 +30,7 @@ A checkpoint holds the model, optimizer, scheduler, grad scaler, EMA, every RNG 
 position inside the epoch and the byte length of both logs. ``--resume`` restores them, cuts the
 logs back to the checkpoint and skips the batches already consumed without loading them; on the CPU
 a run killed at any moment (SIGKILL included) and resumed logs exactly the per-step losses of an
-uninterrupted run (tests/test_train.py kills one to check). On GPUs, kernels that are not
+uninterrupted run (tests/train/test_train.py kills one to check). On GPUs, kernels that are not
 deterministic can still make the two differ in the last digits.
 
 Multi-process runs
