@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from kit.core import seeding  # noqa: E402
 from kit.device import shim as device  # noqa: E402
 from kit.models import create  # noqa: E402
-from kit.train.loop import build_optimizer  # noqa: E402
+from kit.train import build_optimizer  # noqa: E402
 
 
 def run_steps(model, optimizer, images, labels, dev, steps: int) -> float:

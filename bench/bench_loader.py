@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from data_prep.digits import write_digits  # noqa: E402
 from kit.config import recipes  # noqa: E402
 from kit.data import loaders as data  # noqa: E402
-from kit.train.loop import train  # noqa: E402
+from kit.train import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 REAL_SPLIT = data.split_normalize

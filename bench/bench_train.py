@@ -18,7 +18,7 @@ Three figures per model, all measured in this one run:
   matmul rate measured here on a large square matmul just before that model's runs (so both
   see the same machine load) -- not a datasheet number.
 
-Same model, batch, optimizer (``kit.train.loop.build_optimizer``: timm's AdamW with the kit's weight-decay
+Same model, batch, optimizer (``kit.train.parts.build_optimizer``: timm's AdamW with the kit's weight-decay
 groups, torch's fused kernel where the device has it), loss (cross-entropy),
 fp32, no clipping, no EMA, no Mixup in both loops, so that only the loop machinery differs.
 Images are synthetic JPEGs at each model's native resolution, 10 classes.
@@ -57,7 +57,7 @@ from kit.data.transforms import build_transform  # noqa: E402
 from kit.device import shim as device  # noqa: E402
 from kit.device import timing  # noqa: E402
 from kit.models import list_kit_models  # noqa: E402
-from kit.train.loop import build_optimizer, train  # noqa: E402
+from kit.train import build_optimizer, train  # noqa: E402
 
 
 def forward_flops(name: str, img_size: int) -> float:

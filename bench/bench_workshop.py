@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from data_prep.digits import write_digits  # noqa: E402
 from kit.config import recipes  # noqa: E402
-from kit.train.loop import train  # noqa: E402
+from kit.train import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 GOAL_ACC1, GOAL_SECONDS = 95.0, 60.0

@@ -43,7 +43,7 @@ def one_run(recipe: str, seed: int, threads: int, data: str, out: str, sets: lis
 
     torch.set_num_threads(threads)
     from kit.config import recipes
-    from kit.train.loop import train
+    from kit.train import train
 
     overrides = {"data": data, "out": out, "device": "cpu", "progress": False, "overwrite": True, "seed": seed}
     cfg = recipes.resolve(recipe, overrides, sets)

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from kit.config import recipes  # noqa: E402
-from kit.train.loop import train  # noqa: E402
+from kit.train import train  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 #: Above float32's rounding, below a bfloat16 one: the members part from one another a little sooner than runs

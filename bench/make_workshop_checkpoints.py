@@ -49,7 +49,7 @@ from kit.core.atomic import atomic_dir  # noqa: E402
 from kit.data import loaders as data  # noqa: E402
 from kit.device.shim import resolve  # noqa: E402
 from kit.models import create  # noqa: E402
-from kit.train.loop import evaluate  # noqa: E402
+from kit.train import evaluate  # noqa: E402
 
 RECIPES = ("workshop_hivit", "workshop_cait")
 OUT = REPO / "kit" / "assets" / "workshop_checkpoints"

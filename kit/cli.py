@@ -17,7 +17,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("kit.device.command", "show the devices this machine has and which one 'auto' picks"),
     "models": ("kit.models", "list the registered HiViT and CaiT models with their sizes"),
-    "train": ("kit.train.loop", "train a model from a recipe (works under torchrun for DDP)"),
+    "train": ("kit.train.command", "train a model from a recipe (works under torchrun for DDP)"),
     "compare": ("kit.validate.command", "compare a candidate loss curve with a reference run"),
     "anatomy": ("kit.anatomy.command", "print a model's parameters, FLOPs and shapes per stage"),
     "align": ("kit.align.command", "find the first module where two devices' numbers diverge (dump, compare)"),

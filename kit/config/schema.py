@@ -1,50 +1,24 @@
-"""What a user may set, declared once as JSON Schema, and checked before anything runs.
-
-A bad value used to surface wherever it was first used: ``--batch-size 0`` as a ``ValueError`` from
-torch's DataLoader, ``--lr -1`` from the optimizer, ``--set optimizer.lr=abc`` from a ``float()`` in the
-learning-rate rule, and ``--epochs -1`` not at all (a run of "-22 steps" that exited 0). Each was a
-traceback, or a silent no-op, after the run folder had been locked and sometimes written.
-
-Now the whole resolved recipe is checked once, by :func:`kit.config.recipes.resolve` (which ``kit train``, the
-notebooks and :func:`kit.train.loop.train` all go through), before a folder, a lock, a model or a byte of
-data is touched. A wrong value is a :class:`kit.core.errors.UserError`: exit code 2 and one line that names
-the key, the value, where it came from when a flag set it, and what is allowed::
-
-    kit train: error: recipe workshop_hivit: batch_size = 0 (from --batch-size): must be an integer >= 1
+"""What a user may set, declared once as JSON Schema: the recipe's keys and the workshop notebooks' parameters.
 
 Why JSON Schema (the ``jsonschema`` package): the rules are data, like the recipes they describe.
 :data:`RECIPE_SCHEMA` is a plain dict that prints as JSON
 (``python -c "import json, kit.config.schema as s; print(json.dumps(s.RECIPE_SCHEMA, indent=1))"``); each
 property's ``description`` is the sentence a user reads when the value breaks it; the recipes stay plain
 dicts (tuples are accepted where JSON has arrays, and a ``pathlib.Path`` where a path is a string). Types,
-ranges, allowed values and required keys are the schema's. What a schema cannot say is a small explicit
-function after it (:data:`CROSS_CHECKS`): the model is registered in timm and builds with the recipe's
-``model.kwargs`` (on the meta device: no memory, no weights), the image size is a multiple of the model's
-patch size, ``(min, max)`` pairs are in order, the warm-up (plus cool-down) fits in ``epochs`` (equal is
-allowed: ``--epochs 1`` with a one-epoch warm-up is a legitimate smoke run), Mixup/CutMix gets an even
-batch, the optimizer is one timm has, and timm's ``create_transform`` accepts the augmentation.
-
-The workshop notebooks' parameters (``epochs``, ``models``, ``quick`` ...) are checked the same way
-(:data:`NOTEBOOK_PARAMETERS_SCHEMA`, :func:`check_notebook_parameters`): in the first code cell after the
-parameters cell, and by ``kit workshop`` before the first notebook runs.
-
-What stays a run-time check, because it needs the data or the device: the data folder and its layout,
-the number of classes in the data, whether the device is present, the fused optimizer kernel.
+ranges, allowed values and required keys are the schema's; :mod:`kit.config.checks` checks a recipe against
+it (and adds the rules across keys that a schema cannot say), :mod:`kit.config.problems` turns a broken rule
+into one line. This module is data only: it knows no recipe (the notebooks' ``models`` are passed in) and
+imports neither jsonschema nor torch.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import math
-import numbers
-import os
-import re
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
-from kit.core.errors import UserError
 from kit.device.choices import AMP_CHOICES, DEVICE_SPEC
+
+__all__ = ["import_jsonschema", "integer", "number", "boolean", "text", "choice", "pair", "section",
+           "INTERPOLATIONS", "DEVICE", "RECIPE_SCHEMA", "notebook_parameters_schema", "node_at"]
 
 
 def import_jsonschema():
@@ -71,8 +45,6 @@ def import_jsonschema():
             del sys.modules["rfc3987_syntax"]
     return jsonschema
 
-
-jsonschema = import_jsonschema()
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (each returns plain data; ``description`` is what the user reads)
@@ -319,16 +291,10 @@ RECIPE_SCHEMA: dict = {
 # ---------------------------------------------------------------------------------------------
 
 
-def workshop_models() -> list[str]:
-    """The models of the workshop recipes (what the notebooks' ``models`` may hold)."""
-    from kit.config.recipes import RECIPES
-
-    return [r["model"]["name"] for name, r in RECIPES.items() if name.startswith("workshop_")]
-
-
-def notebook_parameters_schema() -> dict:
-    """:data:`NOTEBOOK_PARAMETERS_SCHEMA`, built from the workshop recipes (the ``models`` allowed)."""
-    names = workshop_models()
+def notebook_parameters_schema(models: Iterable[str]) -> dict:
+    """The schema of the workshop notebooks' parameters; ``models``: what their ``models`` may hold (the models of
+    the workshop recipes, :func:`kit.config.registry.workshop_models`)."""
+    names = list(models)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "vitkit workshop notebook parameters",
@@ -359,336 +325,9 @@ def notebook_parameters_schema() -> dict:
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# The validator: JSON Schema 2020-12, with Python's own containers
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_array(checker, value) -> bool:
-    return isinstance(value, (list, tuple))
-
-
-def _is_number(checker, value) -> bool:  # numpy scalars too; never a bool, never NaN or infinity
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_integer(checker, value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, numbers.Integral):
-        return True
-    return isinstance(value, float) and value.is_integer()
-
-
-def _is_string(checker, value) -> bool:  # a path given as a pathlib.Path too (the schema puts no length on paths)
-    return isinstance(value, (str, os.PathLike))
-
-
-_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
-    {"array": _is_array, "number": _is_number, "integer": _is_integer, "string": _is_string}
-)
-
-
-def _min_length(validator, length, instance, schema):  # (on the text of a Path, not len(Path))
-    if validator.is_type(instance, "string") and len(os.fspath(instance)) < length:
-        yield jsonschema.ValidationError(f"{instance!r} is shorter than {length}")
-
-
-def _pattern(validator, pattern, instance, schema):
-    if validator.is_type(instance, "string") and not re.search(pattern, os.fspath(instance)):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-#: JSON Schema 2020-12 over Python values: a tuple is an array, a ``pathlib.Path`` a string, a numpy scalar a
-#: number; NaN and infinity are not numbers (so ``--lr nan`` is refused like ``--lr -1``), nor is a bool.
-Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"minLength": _min_length, "pattern": _pattern}, type_checker=_TYPES
-)
-
-# ---------------------------------------------------------------------------------------------
-# One problem, one line
-# ---------------------------------------------------------------------------------------------
-
-_MISSING = object()
-
-
-def show(value: Any, limit: int = 80) -> str:
-    """A value as the user would type it back (Python's repr), cut to ``limit`` characters."""
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass
-class Problem:
-    """What is wrong: ``key`` (dotted) holds ``value``, and ``allowed`` says what it must be."""
-
-    key: str
-    value: Any
-    allowed: str
-    related: tuple = ()  # other keys the rule reads: their origin is worth naming too
-
-    def line(self, origins: Optional[Mapping[str, str]] = None) -> str:
-        """``KEY = VALUE (from FLAG): what is allowed`` (``KEY is missing: ...`` for a missing key)."""
-        origin = origin_of(self.key, origins)
-        where = f" (from {origin})" if origin else ""
-        related = [f"{key} from {origin_of(key, origins)}" for key in self.related if origin_of(key, origins)]
-        also = f" ({'; '.join(related)})" if related and not origin else ""
-        if self.value is _MISSING:
-            return f"{self.key} is missing{where}: {self.allowed}{also}"
-        return f"{self.key} = {show(self.value)}{where}: {self.allowed}{also}"
-
-
-def origin_of(key: str, origins: Optional[Mapping[str, str]]) -> Optional[str]:
-    """The flag that set ``key`` or a section holding it (``origins``: dotted key -> flag), if any."""
-    parts = key.split(".")
-    for n in range(len(parts), 0, -1):
-        found = (origins or {}).get(".".join(parts[:n]))
-        if found:
-            return found
-    return None
-
-
-def _dotted(path: Iterable[Any]) -> str:
-    return ".".join(str(p) for p in path) or "(the whole)"
-
-
-def _problem(error: jsonschema.ValidationError, schema: Mapping, instance: Any) -> Problem:
-    """jsonschema's error as a :class:`Problem` at the key whose ``description`` says what is allowed."""
-    path = list(error.absolute_path)
-    if error.validator == "required":
-        missing = next(k for k in error.validator_value if k not in error.instance)
-        node = _node_at(schema, path + [missing])
-        return Problem(_dotted(path + [missing]), _MISSING, (node or {}).get("description", "must be given"))
-    if error.validator == "additionalProperties":
-        known = sorted(error.schema.get("properties", {}))
-        extra = next(k for k in error.instance if k not in known)
-        where = f"{_dotted(path)} takes" if path else "a recipe takes"
-        return Problem(_dotted(path + [extra]), error.instance[extra], f"unknown key; {where} {', '.join(known)}")
-    # the deepest named key on the path: its whole value, and its sentence
-    node, depth, value = schema, 0, instance
-    for part in path:
-        props = node.get("properties", {})
-        if not isinstance(part, str) or part not in props:
-            break
-        node, depth, value = props[part], depth + 1, value[part]
-    allowed = node.get("description", error.message)
-    if depth < len(path):  # one element of it (an item of a list) broke the rule
-        allowed += f"; {show(error.instance)} is not " + ("one of them" if error.validator == "enum" else "allowed")
-    return Problem(_dotted(path[:depth]), value, allowed)
-
-
-def _node_at(schema: Mapping, path: list) -> Optional[Mapping]:
+def node_at(schema: Mapping, path: list) -> Optional[Mapping]:
     """The schema of the key at ``path`` (through ``properties`` only), or None."""
     node: Optional[Mapping] = schema
     for part in path:
         node = (node or {}).get("properties", {}).get(part)
     return node
-
-
-def schema_problems(schema: Mapping, instance: Any, origins: Optional[Mapping[str, str]] = None) -> list[Problem]:
-    """Every place ``instance`` breaks ``schema``, as problems; those a flag caused first, then in schema order."""
-    problems = [_problem(error, schema, instance) for error in Validator(schema).iter_errors(instance)]
-    return sorted(problems, key=lambda p: origin_of(p.key, origins) is None)
-
-
-# ---------------------------------------------------------------------------------------------
-# What the schema cannot say: the recipe's cross-checks
-# ---------------------------------------------------------------------------------------------
-
-
-def _ordered_pairs(cfg: Mapping) -> Optional[Problem]:
-    train = cfg["data"].get("train") or {}
-    mixup = cfg.get("mixup") or {}
-    for key, value in (
-        ("data.train.scale", train.get("scale")),
-        ("data.train.ratio", train.get("ratio")),
-        ("mixup.cutmix_minmax", mixup.get("cutmix_minmax")),
-    ):
-        if value is not None and value[0] > value[1]:
-            return Problem(key, value, _node_at(RECIPE_SCHEMA, key.split("."))["description"])
-    return None
-
-
-def _warmup_fits(cfg: Mapping) -> Optional[Problem]:
-    sched, epochs = cfg["schedule"], cfg["epochs"]
-    warmup, cooldown = sched.get("warmup_epochs") or 0, sched.get("cooldown_epochs") or 0
-    if warmup + cooldown <= epochs:
-        return None
-    if cooldown:
-        return Problem("schedule.warmup_epochs", warmup, f"the warm-up and the cool-down (schedule.cooldown_epochs = "
-                       f"{cooldown:g}) must fit in the run: epochs = {epochs}", related=("epochs",))
-    return Problem("schedule.warmup_epochs", warmup, f"the warm-up must fit in the run: at most epochs = {epochs}",
-                   related=("epochs",))
-
-
-def _even_batch_for_mixup(cfg: Mapping) -> Optional[Problem]:
-    mix = cfg.get("mixup") or {}
-    on = mix and (mix.get("mixup_alpha", 0) > 0 or mix.get("cutmix_alpha", 0) > 0 or mix.get("cutmix_minmax"))
-    if on and int(cfg["batch_size"]) % 2:
-        return Problem("batch_size", cfg["batch_size"], "must be even: Mixup/CutMix mixes pairs within a batch "
-                       "(or --set mixup=None)", related=("mixup",))
-    return None
-
-
-def _optimizer_known(cfg: Mapping) -> Optional[Problem]:
-    name = str(cfg["optimizer"]["opt"]).lower()
-    known = timm_optimizers()
-    if known and name not in known and name.split("_")[-1] not in known:  # timm also reads "lookahead_adamw"
-        return Problem("optimizer.opt", cfg["optimizer"]["opt"], f"must be an optimizer timm has, e.g. adamw, sgd, "
-                       f"lamb, lion (timm.optim.list_optimizers() lists all {len(known)})")
-    return None
-
-
-@functools.lru_cache(maxsize=None)
-def timm_optimizers() -> tuple:
-    """timm's optimizer names (empty on a timm too old to list them: then the optimizer itself refuses)."""
-    try:
-        from timm.optim import list_optimizers
-    except ImportError:
-        return ()
-    return tuple(list_optimizers())
-
-
-def _model_fits(cfg: Mapping) -> Optional[Problem]:
-    """The model is registered, builds with the recipe's kwargs at its image size, and the size fits the patch."""
-    from kit import models
-
-    name, img_size = cfg["model"]["name"], int(cfg["data"]["img_size"])
-    kwargs = dict(cfg["model"].get("kwargs") or {})
-    try:
-        patch, built_as = model_patch_size(name, img_size, json.dumps(kwargs, sort_keys=True, default=repr))
-    except UnknownModel:
-        return Problem("model.name", name, "must be a model registered in timm (timm.list_models()); the kit's: "
-                       + ", ".join(models.list_kit_models()))
-    except CannotBuild as e:
-        key, value = ("model.kwargs", kwargs) if kwargs else ("data.img_size", img_size)
-        return Problem(key, value, f"timm cannot build {name} with it ({e})", related=("model.name",))
-    if patch and img_size % patch:
-        return Problem("data.img_size", img_size, f"must be a multiple of {built_as}'s patch size {patch}",
-                       related=("model.name", "model.kwargs"))
-    return None
-
-
-class UnknownModel(Exception):
-    """timm has no model of that name (nor is it a DeiT CaiT name)."""
-
-
-class CannotBuild(Exception):
-    """timm refused to build the model with the recipe's arguments (the message says why)."""
-
-
-@functools.lru_cache(maxsize=64)
-def model_patch_size(name: str, img_size: int, kwargs_json: str) -> tuple[int, str]:
-    """(the pixels one token covers, timm's name) of ``name`` built on the meta device as the trainer builds it.
-
-    0 when the model has no patch embedding (a convnet). HiViT's tokens are ``inner_patches`` x its stem's patch.
-    """
-    import timm
-    import torch
-
-    from kit.models import cait
-
-    if not timm.is_model(name):
-        try:
-            name = cait.timm_name(name)
-        except UserError:
-            raise UnknownModel(name) from None
-    kwargs = json.loads(kwargs_json)
-    try:
-        with torch.device("meta"):
-            model = timm.create_model(name, img_size=img_size, **kwargs)
-    except Exception as e:  # noqa: BLE001 - a model refuses arguments in many ways
-        raise CannotBuild(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
-    embed = getattr(model, "patch_embed", None)
-    patch = getattr(embed, "patch_size", None)
-    if patch is None or getattr(embed, "dynamic_img_pad", False):
-        return 0, name
-    patch = patch[0] if isinstance(patch, (tuple, list)) else patch
-    return int(patch) * int(getattr(model, "inner_patches", 1) or 1), name
-
-
-def _transforms_build(cfg: Mapping) -> Optional[Problem]:
-    """timm's create_transform takes the augmentation settings (no image is read)."""
-    from kit.data.transforms import build_transform
-
-    data = cfg["data"]
-    try:
-        build_transform(data, True)
-    except Exception as e:  # noqa: BLE001 - timm refuses settings in many ways
-        reason = f"timm's create_transform refuses it ({type(e).__name__}: {_first_line(e)})"
-        train = dict(data.get("train") or {})
-        if train.get("auto_augment"):
-            try:
-                build_transform({**data, "train": {**train, "auto_augment": None}}, True)
-            except Exception:  # noqa: BLE001
-                pass
-            else:
-                return Problem("data.train.auto_augment", train["auto_augment"], "must be a timm augmentation "
-                               "policy, e.g. rand-m9-mstd0.5-inc1, augmix-m5-w4-d2, trivialaugment, original; "
-                               + reason)
-        return Problem("data.train", train, reason)
-    try:
-        build_transform(data, False)
-    except Exception as e:  # noqa: BLE001
-        return Problem("data.eval", data.get("eval"), f"timm's create_transform refuses it ({type(e).__name__}: "
-                       f"{_first_line(e)})")
-    return None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else ""
-
-
-#: Rules across keys, in the order they are checked (after the schema, so every value has its type).
-CROSS_CHECKS: tuple[Callable[[Mapping], Optional[Problem]], ...] = (
-    _ordered_pairs,
-    _warmup_fits,
-    _even_batch_for_mixup,
-    _optimizer_known,
-    _model_fits,
-    _transforms_build,
-)
-
-
-# ---------------------------------------------------------------------------------------------
-# The checks the kit calls
-# ---------------------------------------------------------------------------------------------
-
-
-def recipe_problem(cfg: Mapping, origins: Optional[Mapping[str, str]] = None) -> Optional[Problem]:
-    """The first thing wrong with the resolved recipe ``cfg`` (None: nothing)."""
-    problems = schema_problems(RECIPE_SCHEMA, cfg, origins)
-    if problems:
-        return problems[0]
-    for check in CROSS_CHECKS:
-        problem = check(cfg)
-        if problem is not None:
-            return problem
-    return None
-
-
-def check_recipe(cfg: Mapping, origins: Optional[Mapping[str, str]] = None) -> None:
-    """Raise a one-line :class:`UserError` naming the first bad value of ``cfg`` (see the module doc).
-
-    ``origins`` maps dotted keys to the flag that set them (``{"batch_size": "--batch-size"}``), which the
-    message then names.
-    """
-    problem = recipe_problem(cfg, origins)
-    if problem is not None:
-        name = cfg.get("name", "custom") if isinstance(cfg, Mapping) else "custom"
-        raise UserError(f"recipe {name}: {problem.line(origins)}")
-
-
-def check_notebook_parameters(values: Mapping[str, Any], origins: Optional[Mapping[str, str]] = None) -> None:
-    """Raise a one-line :class:`UserError` naming the first bad value among a notebook's parameters.
-
-    Only the names :func:`notebook_parameters_schema` knows are checked; others pass.
-    """
-    schema = notebook_parameters_schema()
-    known = {k: v for k, v in values.items() if k in schema["properties"]}
-    problems = schema_problems(schema, known, origins)
-    if problems:
-        raise UserError(problems[0].line(origins))

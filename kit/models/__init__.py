@@ -49,6 +49,18 @@ def list_kit_models() -> list[str]:
     return sorted(names)
 
 
+def timm_name(name: str) -> str:
+    """timm's name for the model ``name`` (a timm name, or a DeiT CaiT name such as ``cait_S24_224``): the one
+    rule for model names, which :func:`create` builds by and the recipe check (:mod:`kit.config`) asks.
+    An unknown name is a :class:`UserError` listing the kit's models."""
+    if timm.is_model(name):
+        return name
+    try:
+        return cait.timm_name(name)
+    except UserError:
+        raise UserError(f"unknown model {name!r}; the kit's models: {', '.join(list_kit_models())}") from None
+
+
 def create(
     name: str,
     *,
@@ -64,11 +76,7 @@ def create(
     layout :func:`kit.models.weights.read_state_dict` reads, loaded strictly (the head may differ).
     An unknown name or arguments the model cannot take are a :class:`UserError`.
     """
-    if not timm.is_model(name):
-        try:
-            name = cait.timm_name(name)
-        except UserError:
-            raise UserError(f"unknown model {name!r}; the kit's models: {', '.join(list_kit_models())}") from None
+    name = timm_name(name)
     given = {"num_classes": num_classes, "img_size": img_size, "drop_path_rate": drop_path_rate}
     kwargs.update({k: v for k, v in given.items() if v is not None})
     try:

@@ -35,6 +35,8 @@ from typing import IO, Any, Mapping, Optional
 
 from kit.core.diskfull import disk_full, is_out_of_space
 
+__all__ = ["METRICS", "TRAIN_LOG", "tcappdll_line", "RunLog", "read_metrics"]
+
 METRICS = "metrics.jsonl"
 TRAIN_LOG = "train.log"
 

@@ -49,9 +49,9 @@ def check_notebook_parameters(namespace: Optional[Mapping[str, Any]] = None, **v
     :class:`UserError`, which a notebook shows as one line (``UserError: epochs = -1: must be an integer >= 1,
     or None (the recipe's own)``) and ``kit workshop`` reports naming the notebook, with exit code 2.
     """
-    from kit.config import schema
+    from kit.config import checks
 
-    schema.check_notebook_parameters({**(namespace or {}), **values})
+    checks.check_notebook_parameters({**(namespace or {}), **values})
 
 
 def resolve_quick(quick: Optional[bool]) -> bool:

@@ -119,7 +119,7 @@ def declared_parameters(notebooks: tuple[str, ...] = NOTEBOOKS) -> dict[str, set
 def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
     """Refuse a name no notebook declares (papermill itself would only log a warning and run on), and a bad
     value (:func:`check_notebook_parameters`, the check each notebook makes itself), before any notebook runs."""
-    from kit.config import schema
+    from kit.config import checks
 
     for name in parameters:
         if name in RESERVED:
@@ -127,7 +127,7 @@ def check_parameters(parameters: dict, declared: dict[str, set[str]]) -> None:
         if not any(name in names for names in declared.values()):
             known = ", ".join(sorted(set().union(*declared.values()) - set(RESERVED)))
             raise UserError(f"-p {name}: no workshop notebook declares a parameter {name!r} (they declare: {known})")
-    schema.check_notebook_parameters(parameters, origins={name: f"-p {name}" for name in parameters})
+    checks.check_notebook_parameters(parameters, origins={name: f"-p {name}" for name in parameters})
 
 
 def user_error_in(error: Any) -> Optional[str]:

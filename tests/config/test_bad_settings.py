@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import kit.workshop as workshop
-from kit.config import recipes, schema
+from kit.config import checks, recipes, registry, schema
 from kit.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_a_refused_run_leaves_an_existing_run_folder_alone_even_with_overwrite(p
 
 def test_the_check_comes_before_the_data_is_read(make_images, parent, capsys):
     """With real data in place the bad value still stops the run first, from the CLI and from train()."""
-    from kit.train.loop import train
+    from kit.train import train
 
     data = make_images(parent / "data")
     before = snapshot(parent)
@@ -175,7 +175,7 @@ def test_the_schemas_are_valid_json_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(schema.RECIPE_SCHEMA)
-    jsonschema.Draft202012Validator.check_schema(schema.notebook_parameters_schema())
+    jsonschema.Draft202012Validator.check_schema(schema.notebook_parameters_schema(registry.workshop_models()))
     json.dumps(schema.RECIPE_SCHEMA)  # plain data
 
 
@@ -212,9 +212,9 @@ def test_checking_a_recipe_does_not_import_the_slow_iri_checker():
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_registered_recipe_validates(name, tmp_path):
     cfg = recipes.resolve(name)
-    assert schema.recipe_problem(cfg) is None
+    assert checks.recipe_problem(cfg) is None
     # as config.json holds it (tuples become lists), and with the flags of the README's commands
-    assert schema.recipe_problem(json.loads(json.dumps(cfg))) is None
+    assert checks.recipe_problem(json.loads(json.dumps(cfg))) is None
     flags = {"data": tmp_path, "out": tmp_path / "run", "max_steps": 100, "amp": "auto", "batch_size": 8,
              "workers": 0, "save_every": 10, "resume": True, "ema": True}
     recipes.resolve(name, flags, ["eval_every=0", "data.img_size=32", "model.num_classes=10"])
@@ -238,7 +238,7 @@ def test_paths_tuples_and_numpy_numbers_are_plain_values_too(tmp_path):
     cfg = recipes.get_recipe("workshop_hivit")
     cfg["data"]["path"], cfg["run"]["out"] = tmp_path, tmp_path / "run"
     cfg["batch_size"], cfg["optimizer"]["lr"] = np.int64(32), np.float32(1e-3)
-    assert schema.recipe_problem(cfg) is None
+    assert checks.recipe_problem(cfg) is None
 
 
 # -- notebook parameters ------------------------------------------------------------------------------------

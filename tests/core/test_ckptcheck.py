@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from kit.train.loop import CHECKPOINT_FORMAT, train
-from tests.train.test_train import tiny_recipe
+from kit.train import CHECKPOINT_FORMAT, train
+from tests.helpers import tiny_recipe
 
 
 @pytest.fixture(scope="module")

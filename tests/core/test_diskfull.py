@@ -21,7 +21,7 @@ import torch
 from kit.core import diskfull
 from kit.core.atomic import atomic_savefig, atomic_torch_save, atomic_write_text
 from kit.train.runlog import RunLog, read_metrics
-from tests.train.test_train import step_losses, tiny_recipe
+from tests.helpers import step_losses, tiny_recipe
 
 LEFT = 48_000  # bytes left free when the disk is "full": more than a few log lines, less than any checkpoint here
 
@@ -225,7 +225,7 @@ def test_data_prep_digits_exits_2_in_one_line(disk, capsys):
 
 def test_kit_train_stops_in_one_line_and_resumes_exactly(images, disk, tmp_path, capsys):
     from kit.cli import main
-    from kit.train.loop import train
+    from kit.train import train
 
     reference = train(tiny_recipe(images, tmp_path / "reference", epochs=2))
     out = disk.root / "run"
@@ -255,7 +255,7 @@ def test_kit_train_stops_in_one_line_and_resumes_exactly(images, disk, tmp_path,
 
 
 def test_kit_train_warns_before_it_starts_when_the_checkpoints_will_not_fit(images, disk, capsys, tmp_path):
-    from kit.train.loop import train
+    from kit.train import train
 
     if not disk.real:
         pytest.skip("needs a disk that is really small (a tmpfs)")

@@ -20,7 +20,7 @@ import pytest
 from kit.core.atomic import atomic_dir
 from kit.core.errors import UserError
 from kit.core.runlock import RunFolderBusy, hold_run_folder
-from tests.train.test_train import REPO, log_iterations, one_thread, step_losses, subprocess_env, tiny_recipe  # noqa: F401
+from tests.helpers import REPO, log_iterations, one_thread, step_losses, subprocess_env, tiny_recipe  # noqa: F401
 
 #: Holds argv[1] (as command argv[2]) until its stdin is closed.
 HOLDER = """
@@ -50,7 +50,7 @@ class Hold:
 
 
 plain = kit.train.loop.train
-kit.train.loop.train = lambda cfg, callbacks=(): plain(cfg, callbacks=[Hold()])
+kit.train.loop.train = lambda cfg, callbacks=(), **given: plain(cfg, callbacks=[Hold()], **given)
 print("ready", flush=True)
 sys.stdin.readline()
 sys.exit(main(["train", "--recipe", sys.argv[1], *sys.argv[3:]]))

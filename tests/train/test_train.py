@@ -1,5 +1,5 @@
-"""kit.train.loop and kit.config.recipes: the run folder, exact resume after SIGKILL, DDP = single process,
-recipes that resolve and build, and the errors a user sees.
+"""kit.train: the run folder, exact resume after SIGKILL, DDP = single process, the parts each recipe builds,
+``kit train``'s flags, and the errors a user sees (how recipes resolve: tests/config/test_recipes.py).
 
 Every run here uses a tiny ViT (timm's vit_tiny_patch16_224 at 16x16 px, one block) on a
 64-image synthetic dataset, one CPU thread per process.
@@ -8,7 +8,6 @@ Every run here uses a tiny ViT (timm's vit_tiny_patch16_224 at 16x16 px, one blo
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,59 +21,17 @@ from PIL import Image
 
 from kit.config import recipes
 from kit.core.errors import UserError
-from kit.train.loop import build_optimizer, build_scheduler, friendly_errors, train
+from kit.train import build_optimizer, build_scheduler, friendly_errors, train
 from kit.train.runlog import read_metrics
+from tests.helpers import REPO, log_iterations, one_thread, step_losses, subprocess_env, tiny_recipe  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[2]
 #: The regex of the ModelZoo's Demo/run_scripts/loss.py (two spaces before train.loss).
 MODELZOO_LOSS = re.compile(r"rank : 0  train\.loss : ([\d\.e-]+)")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread per process: results do not depend on the thread count, and 2 shared cores stay usable."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, make_images) -> Path:
     return make_images(tmp_path_factory.mktemp("imgs"))
-
-
-def tiny_recipe(root: Path, out: Path, **changes) -> dict:
-    """workshop_hivit's recipe with a 1-block ViT on 16x16 images and everything random switched on."""
-    cfg = recipes.get_recipe("workshop_hivit")
-    cfg["name"] = "tiny"
-    cfg["model"] = {
-        "name": "vit_tiny_patch16_224",
-        "num_classes": None,
-        "drop_path_rate": 0.1,
-        "kwargs": {"patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2},
-    }
-    cfg["data"].update(path=str(root), img_size=16, num_workers=0)
-    cfg["data"]["train"].update(scale=(0.5, 1.0), hflip=0.5, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25)
-    cfg.update(batch_size=8, eval_batch_size=32, epochs=2, eval_every=1)
-    cfg["mixup"] = {"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0, "switch_prob": 0.5, "mode": "batch"}
-    cfg["run"].update(out=str(out), progress=False)
-    for dotted, value in changes.items():
-        recipes.set_key(cfg, dotted.replace("__", "."), value)
-    return cfg
-
-
-def step_losses(run: Path) -> list[tuple[int, float]]:
-    return [(r["step"], r["loss"]) for r in read_metrics(run / "metrics.jsonl") if "split" not in r]
-
-
-def log_iterations(run: Path) -> list[int]:
-    text = (run / "train.log").read_text()
-    return [int(m) for m in re.findall(r"^TCAPPDLL .* Iteration: (\d+)  rank : 0  train\.loss", text, re.M)]
-
-
-def subprocess_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
 # -- the run folder ---------------------------------------------------------------------------------
@@ -164,7 +121,7 @@ def test_max_steps_stops_inside_an_epoch_and_resume_goes_on(images, tmp_path):
 KILLED_RUN = """
 import sys, time
 from kit.config.recipes import resolve
-from kit.train.loop import train
+from kit.train import train
 
 class Slow:
     def on_step(self, record):
@@ -285,6 +242,29 @@ def test_resuming_another_models_checkpoint_is_a_clear_error(images, tmp_path, c
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_kit_train_resolves_the_recipe_and_the_device_once(images, tmp_path, monkeypatch, capsys):
+    """From the command line to the loop, the recipe is resolved (and checked) once, and the device is too."""
+    from kit.cli import main
+    from kit.device import shim
+
+    calls = {"recipe": 0, "device": 0}
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(recipes, "resolve", counted("recipe", recipes.resolve))
+    monkeypatch.setattr(shim, "resolve", counted("device", shim.resolve))
+    recipe = tmp_path / "tiny.json"
+    recipe.write_text(json.dumps(tiny_recipe(images, tmp_path / "run")))
+    assert main(["train", "--recipe", str(recipe), "--max-steps", "1", "--device", "cpu"]) == 0
+    assert "done (max_steps): 1 steps" in capsys.readouterr().out
+    assert calls == {"recipe": 1, "device": 1}
+
+
 def test_missing_data_exits_2_saying_what_to_run(tmp_path, capsys):
     from kit.cli import main
 
@@ -389,26 +369,7 @@ def test_out_of_memory_becomes_advice():
             raise ValueError("a bug")
 
 
-# -- recipes ---------------------------------------------------------------------------------------
-
-
-def test_overrides_resolve_in_order(tmp_path):
-    cfg = recipes.resolve(
-        "cait_s24_in1k", {"lr": 1e-3, "epochs": 30, "amp": None}, ["optimizer.lr=2e-3", "grad_clip=1.0"]
-    )
-    assert cfg["optimizer"]["lr"] == 1e-3 and cfg["epochs"] == 30 and cfg["grad_clip"] == 1.0  # flags win over --set
-    assert cfg["amp"] == "auto" and cfg["run"]["out"] == str(Path("runs") / "cait_s24_in1k")
-    assert recipes.resolve("cait_s24_in1k", {"unscale_lr": True})["optimizer"]["lr_base_batch"] is None
-    with pytest.raises(UserError, match="unknown key 'weight_decy'"):
-        recipes.resolve("cait_s24_in1k", sets=["optimizer.weight_decy=0.1"])
-    with pytest.raises(UserError, match="unknown recipe"):
-        recipes.get_recipe("no_such_recipe")
-    partial = tmp_path / "mine.json"
-    partial.write_text(json.dumps({"base": "workshop_cait", "epochs": 3, "optimizer": {"lr": 5e-4}}))
-    mine = recipes.resolve(str(partial))
-    assert mine["name"] == "mine" and mine["epochs"] == 3 and mine["optimizer"]["lr"] == 5e-4
-    assert mine["optimizer"]["weight_decay"] == recipes.get_recipe("workshop_cait")["optimizer"]["weight_decay"]
-    assert recipes.get_recipe("hivit_base_in1k") is not recipes.RECIPES["hivit_base_in1k"]
+# -- the schedules the recipes build ---------------------------------------------------------------
 
 
 def _lr_curve(cfg: dict, world: int, steps_per_epoch: int, at: list[int]) -> list[float]:
@@ -463,7 +424,7 @@ def test_no_weight_decay_on_norms_biases_and_position_embeddings():
 @pytest.mark.parametrize("name", recipes.list_recipes())
 def test_every_recipe_builds_its_model_on_the_meta_device(name):
     from kit.data.transforms import build_transform
-    from kit.train.loop import build_criterion, build_model
+    from kit.train import build_criterion, build_model
 
     cfg = recipes.get_recipe(name)
     with torch.device("meta"):
@@ -498,7 +459,7 @@ def test_imagenet_recipes_run_end_to_end_on_small_images(name, shrink, images, t
 
 def test_cli_flags_map_onto_the_recipe():
     from kit.cli import COMMANDS, build_parser
-    from kit.train.loop import config_from_args
+    from kit.train.command import config_from_args
 
     parser = build_parser(COMMANDS, "kit", "", "train")
     args = parser.parse_args(
@@ -537,7 +498,7 @@ def test_optimizer_fused_auto_true_false():
     import timm
 
     from kit.device.shim import resolve
-    from kit.train.loop import use_fused_optimizer
+    from kit.train import use_fused_optimizer
 
     cpu = resolve("cpu")
     model = timm.create_model("hivit_workshop_32")
@@ -549,7 +510,7 @@ def test_optimizer_fused_auto_true_false():
     assert not build_optimizer(model, cfg, 1e-3).defaults.get("fused")  # no device given: torch's default
     assert not build_optimizer(model, dict(cfg, fused=False), 1e-3, cpu).defaults.get("fused")
     assert not use_fused_optimizer(dict(cfg, opt="sgd"), cpu)  # only Adam/AdamW are fused by the kit
-    with pytest.raises(UserError, match="optimizer.fused must be auto, true or false"):
-        use_fused_optimizer(dict(cfg, fused="yes"), cpu)
+    with pytest.raises(UserError, match=r"optimizer.fused = 'yes' \(from --set\): must be one of True, False, auto"):
+        recipes.resolve("workshop_hivit", sets=["optimizer.fused=yes"])  # the value is the schema's to check
     with pytest.raises(UserError, match="no fused kernel"):
         use_fused_optimizer(dict(cfg, opt="sgd", fused=True), cpu)

@@ -43,7 +43,7 @@ def test_one_small_checkpoint_per_workshop_model_as_the_manifest_says():
 def test_checkpoint_loads_strictly_and_classifies_the_digits(name, digits_dir):
     from kit.data import loaders as data
     from kit.device.shim import resolve
-    from kit.train.loop import evaluate
+    from kit.train import evaluate
 
     path = workshop.workshop_checkpoint(name)
     model = create(name, checkpoint=path)  # the kit's door: strict except a head of another size
