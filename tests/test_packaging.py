@@ -98,19 +98,22 @@ def test_user_error_is_exit_2_without_traceback():
 def test_makefile_has_the_documented_targets():
     text = (ROOT / "Makefile").read_text()
     for target in ("setup", "run", "test", "test-floor", "lab", "test-browser", "setup-emulator", "test-emulator",
-                   "test-emulator-stacks"):
+                   "test-emulator-stacks", "wheelhouse", "test-offline"):
         assert re.search(rf"^{target}:", text, re.M), target
     assert "KIT_PYTHON" in text and "python3 -m venv" in text.replace("$(PYTHON3)", "python3")
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip().startswith("make ")]
-    # the suite; the notebooks in a real browser; the same suite on the SDAA floor; the emulated card on every stack
-    assert ci == ["make test", "make test-browser", "make test-floor", "make test-emulator-stacks"], ci
+    # the suite; a room without internet; the notebooks in a real browser; the same suite on the SDAA floor; the
+    # emulated card on every stack
+    assert ci == ["make test", "make test-offline", "make test-browser", "make test-floor",
+                  "make test-emulator-stacks"], ci
 
 
 def test_make_setup_installs_jupyterlab_and_make_lab_installs_nothing():
     """A workshop room may be offline when `make lab` runs: everything it needs comes with `make setup`."""
     text = (ROOT / "Makefile").read_text()
     setup = re.search(r"^\$\(STAMP\):.*\n((?:\t.*\n)+)", text, re.M).group(1)
-    assert re.search(r"pip install .*-e \"\.\[[^]]*\blab\b", setup), setup
+    assert re.search(r"\$\(PIP\) install .*-e \"\.\[[^]]*\blab\b", setup), setup
+    assert re.search(r"^PIP = \$\(PY\) -m pip$", text, re.M)  # (online; WHEELHOUSE= swaps in tools/wheelhouse.py)
     lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", text, re.M).group(1)
     assert "pip" not in lab and "--allow-root" in text and "lab-settings" in lab, lab
     overrides = json.loads((ROOT / "lab-settings" / "overrides.json").read_text())

@@ -18,9 +18,11 @@ def test_values_split_on_commas_outside_brackets_and_parse_as_p_does():
     assert sweep.split_values('1,2,["a","b"],"x,y"') == ["1", "2", '["a","b"]', '"x,y"']
     grid = sweep.parse_sweeps(["seed=0,1", "amp=none,bf16", 'models=["hivit_workshop_32"],["cait_workshop_32"]'], {})
     assert grid["seed"] == [0, 1] and grid["amp"] == ["none", "bf16"]
-    assert grid["models"] == ['["hivit_workshop_32"]', '["cait_workshop_32"]']
+    assert grid["models"] == [["hivit_workshop_32"], ["cait_workshop_32"]]  # JSON in brackets: a list, as -p reads it
     assert len(sweep.grid_sets(grid)) == 8 and sweep.grid_sets(grid)[1] == {
-        "seed": 0, "amp": "none", "models": '["cait_workshop_32"]'}
+        "seed": 0, "amp": "none", "models": ["cait_workshop_32"]}
+    sweep.check_sets(sweep.grid_sets(grid), {}, workshop.declared_parameters())  # every set is one a notebook takes
+    assert sweep.set_name({"models": ["cait_workshop_32"]}) == "models-cait_workshop_32"
     assert sweep.set_name({"seed": 0, "lr": 0.1, "amp": "none"}) == "seed-0_lr-0.1_amp-none"
 
 
