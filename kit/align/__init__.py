@@ -5,7 +5,7 @@ training step (fixed batch, dropout off, one backward) on a device and records e
 and every parameter's gradient; ``kit align compare`` matches two such dumps entry by entry and names
 the first forward module and the first gradient outside a precision-dependent tolerance, and the
 first NaN/Inf. The same idea as Ascend's MindStudio Probe (``msprobe``), in a few hundred lines of
-hooks; the README says why the kit does not build on it.
+hooks; docs/align.md says why the kit does not build on it.
 
     batch.py      the fixed batch: first N val images, eval preprocessing, digests
     record.py     the hooks: module outputs, parameter gradients, dropout off

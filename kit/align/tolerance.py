@@ -36,7 +36,7 @@ leaves errors far below 1e-3 of a tensor's scale, while a weight off by 1 % move
 about 1e-2. bf16 keeps 8 significant bits, fp16 11: a rounding step of 2**-8 or 2**-11 in every matrix
 product adds up over a network. The bf16 bounds sit above what healthy bf16 steps of the kit's models
 measured, the fp16 ones are scaled from them by fp16's three extra bits (no fp16 autocast was at hand to
-measure); the README gives the figures.
+measure); docs/align.md gives the figures.
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def _cait_s24_in1k() -> dict:
 
 
 def _workshop(model: str, description: str, epochs: int, warmup_epochs: int = 1) -> dict:
-    """The digits recipe of both workshop models (tuned with bench/bench_workshop.py; its figures are in the README).
+    """The digits recipe of both workshop models (tuned with bench/bench_workshop.py; figures: docs/results.md).
 
     Small ViTs on a thousand-odd training images learn slowly at first: what worked was a high AdamW
     lr after a one-epoch warm-up, label smoothing (CaiT stalls below the workshop's promise without

@@ -285,7 +285,7 @@ class Device:
         """Whether torch's fused Adam/AdamW kernels run here.
 
         A fused step updates every parameter in one kernel instead of a handful of ops per tensor, which
-        matters most for small models with many small tensors (the README gives the figures).
+        matters most for small models with many small tensors (docs/results.md gives the figures).
         Same update rule, another summation order, so results agree to rounding only.
 
         Only where the kernels are known to exist: CUDA, the CPU from torch 2.4, and the emulated SDAA card

@@ -38,7 +38,7 @@ any other arithmetic would fail; :data:`FLOOR` adds a relative standard deviatio
 of a loss already exceeds, so a difference that small is never called significant. Non-finite candidate
 points lie outside the band and make the offset non-finite: such a candidate fails.
 
-The constants were chosen from the statistics above, not fitted to the measurements; the README gives
+The constants were chosen from the statistics above, not fitted to the measurements; docs/validation.md gives
 the rule's measured false-alarm rate and power on the workshop HiViT.
 
 Notebook API: :func:`judge` (on paired arrays; :func:`kit.validate.compare.compare_curves` calls it when given
