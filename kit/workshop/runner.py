@@ -58,6 +58,7 @@ NOTEBOOKS = (
     "00_setup_and_devices.ipynb",
     "01_dataset_prep.ipynb",
     "02_model_anatomy.ipynb",
+    "03_port_it_yourself.ipynb",
     "04_training.ipynb",
     "05_loss_curve_validation.ipynb",
     "06_debugging_a_port.ipynb",

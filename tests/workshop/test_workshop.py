@@ -220,7 +220,7 @@ def test_report_links_every_notebook_page_and_figure(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_workshop_goes_on_where_it_stopped(tmp_path, monkeypatch):
-    """Papermill replaced: Ctrl-C in notebook 4 says what finished; the same run again skips notebooks 0-2 and
+    """Papermill replaced: Ctrl-C in notebook 4 says what finished; the same run again skips notebooks 0-3 and
     says so; other parameters start over; a completed run leaves no record."""
     import papermill
 
@@ -238,14 +238,15 @@ def test_an_interrupted_workshop_goes_on_where_it_stopped(tmp_path, monkeypatch)
     with pytest.raises(workshop.WorkshopInterrupted) as info:
         workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
     assert str(info.value) == ("interrupted in 04_training.ipynb; finished: 00_setup_and_devices.ipynb, "
-                               "01_dataset_prep.ipynb, 02_model_anatomy.ipynb; the same command goes on from there")
-    assert ran == list(workshop.NOTEBOOKS[:3])
+                               "01_dataset_prep.ipynb, 02_model_anatomy.ipynb, 03_port_it_yourself.ipynb; "
+                               "the same command goes on from there")
+    assert ran == list(workshop.NOTEBOOKS[:4])
 
     ran.clear(), interrupt.clear()
     summary = workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
-    assert ran == list(workshop.NOTEBOOKS[3:])
+    assert ran == list(workshop.NOTEBOOKS[4:])
     assert [f"[workshop] {name} finished in the interrupted run" in "\n".join(lines) for name in
-            workshop.NOTEBOOKS[:3]] == [True] * 3
+            workshop.NOTEBOOKS[:4]] == [True] * 4
     assert [n["notebook"] for n in summary["notebooks"]] == list(workshop.NOTEBOOKS)
     assert not (out / workshop.ProgressRecord.NAME).exists()
 
