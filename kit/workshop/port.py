@@ -155,9 +155,14 @@ def run_script(path: Path, *args: str, log: Optional[Path] = None, env: Optional
     if nproc > 1:
         extra.setdefault("OMP_NUM_THREADS", "1")  # two processes on the cores one would use
     program = [str(path), *map(str, args)]
+    preamble = []
     if cuda_migrate and not autoload_installed():  # what the emulator's .pth does at start-up
-        program = ["-c", "import torch_sdaa, runpy, sys; sys.argv = sys.argv[1:]; "
-                   "runpy.run_path(sys.argv[0], run_name='__main__')", *program]
+        preamble.append("import torch_sdaa")
+    if launch:  # torchrun starts each rank in a session of its own: tie the ranks to it, as popen ties it to us
+        preamble.append("from kit.core.lifetime import die_with_parent; die_with_parent()")
+    if preamble:
+        program = ["-c", "; ".join([*preamble, "import runpy, sys", "sys.argv = sys.argv[1:]",
+                                    "runpy.run_path(sys.argv[0], run_name='__main__')"]), *program]
         if launch:
             launch.append("--no-python")
             program = [sys.executable, *program]
@@ -179,7 +184,11 @@ def kit_compare(reference: Path, candidate: Path, *args: str) -> tuple[int, str]
     """``kit compare REFERENCE CANDIDATE ARGS``, as a learner types it: (exit code, what it printed)."""
     proc = lifetime.popen([sys.executable, "-m", "kit", "compare", str(reference), str(candidate), *args],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out, _ = proc.communicate(timeout=300)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
     return proc.returncode, out
 
 

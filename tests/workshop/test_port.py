@@ -6,13 +6,21 @@ What needs the card (the port against the CPU run, cuda_migrate against the port
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from kit.workshop import port
 
+REPO = Path(__file__).resolve().parents[2]
 CUDA, SDAA, CPU = (port.script(k).read_text() for k in ("cuda", "sdaa", "cpu"))
 
 
@@ -138,3 +146,33 @@ def test_torchrun_on_the_cpu_two_ranks_log_one_mean_of_two_losses(digits_dir):
     for (mean0, own0), (mean1, own1) in zip(ranks[0], ranks[1]):
         assert mean0 == mean1 and own0 != own1 and abs((own0 + own1) / 2 - mean0) < 2e-6
     assert run.stderr == []  # torchrun's banner set aside
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; uses Linux's death signal")
+def test_torchruns_ranks_die_with_the_kernel_that_started_them(digits_dir, tmp_path):
+    """torchrun starts each rank in a session of its own, out of reach of the kernel's process group: a kernel killed
+    mid-run (SIGKILL) must take the launcher and both ranks with it, not leave them training."""
+    from tests.core.test_lifetime import alive, gone_within
+    from tests.workshop.test_workshop_faults import cmdline, descendants
+
+    kernel = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from kit.workshop import port\n"
+        f"port.run_script(port.script('cpu'), '--data-path', {str(digits_dir)!r}, '--steps', '100000', nproc=2)\n")],
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline, ranks, everything = time.monotonic() + 300, [], []
+    try:
+        while len(ranks) < 2 and time.monotonic() < deadline and kernel.poll() is None:
+            time.sleep(0.2)
+            everything = descendants(kernel.pid)
+            ranks = [p for p in everything if "train_cpu.py" in cmdline(p)
+                     and "torch.distributed.run" not in cmdline(p)]
+        assert len(ranks) == 2, "the two ranks never started"
+        kernel.kill()
+        kernel.wait()
+        assert gone_within(everything, 30) == [], [cmdline(p) for p in everything if alive(p)]
+    finally:  # a failing test leaves nothing training
+        for pid in [kernel.pid, *everything]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        kernel.wait()
