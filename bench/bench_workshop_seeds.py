@@ -7,7 +7,7 @@
 Each run is ``kit train --recipe R --seed S`` from scratch on the embedded digits, in a process of its own
 with torch limited to T threads. Prints one line per run and then, per recipe and thread count, the
 minimum / median / maximum validation top-1 after the last epoch and the training seconds. The promise
-(docs/results.md, notebook 3): every seed >= 96.5 % (the notebook asserts 95 %, the margin), each model <= 60 s
+(docs/results.md, notebook 4): every seed >= 96.5 % (the notebook asserts 95 %, the margin), each model <= 60 s
 median on 2 cores.
 
 Accuracy does not depend on what else the machine does (a run with T threads is deterministic); time

@@ -11,7 +11,7 @@ curves do) and keep only what ``kit compare`` reads from ``metrics.jsonl``: step
 optimizer step. Regenerate (and commit) them whenever a workshop recipe or model changes.
 
 ``--other-seeds N`` also writes N unperturbed runs with recipe seeds 1..N (``seed_<k>.metrics.jsonl``):
-another initialisation and another data order, which notebook 5 uses to show why such runs make a band
+another initialisation and another data order, which notebook 6 uses to show why such runs make a band
 too loose to judge a port by.
 
 ``--set`` adds recipe overrides to every run and ``--keep-runs`` keeps the whole run folders: that is how

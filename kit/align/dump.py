@@ -122,7 +122,7 @@ def dump(model: str, data: str | Path, out: str | Path, *, checkpoint: Optional[
     """Run the recorded step and write the dump folder ``out``; return its index.
 
     ``model_kwargs`` (passed to :func:`kit.models.create`) and ``data_overrides`` (keys of the preprocessing,
-    e.g. ``mean``/``std``) let a notebook plant a port bug on one side, as notebook 5 does.
+    e.g. ``mean``/``std``) let a notebook plant a port bug on one side, as notebook 6 does.
     """
     started = time.perf_counter()
     dev = kit_device.resolve(device)

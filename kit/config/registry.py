@@ -108,7 +108,7 @@ def _hivit_in1k(size: str, drop_path_rate: float) -> dict:
             # ResizeEdge 256 + CenterCrop 224 = crop_pct 224/256
             "eval": {"crop_pct": 0.875, "interpolation": "bicubic"},
             "repeated_aug": 1,  # no repeated augmentation in mmpretrain
-            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 6 plants)
         },
         "batch_size": 64,  # per device; 16 cards x 64 = 1024
         "eval_batch_size": None,  # None: same as batch_size
@@ -189,7 +189,7 @@ def _cait_s24_in1k() -> dict:
             "eval": {"crop_pct": 0.875, "interpolation": "bicubic"},  # eval_crop_ratio 0.875
             # RASampler with 3 repeats, used by DeiT in distributed runs only (so also here)
             "repeated_aug": 3,
-            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 6 plants)
         },
         "batch_size": 64,
         "eval_batch_size": 96,  # DeiT: int(1.5 x batch_size)
@@ -282,7 +282,7 @@ def _workshop(model: str, description: str, epochs: int, warmup_epochs: int = 1)
             },
             "eval": {"crop_pct": 1.0, "interpolation": "bicubic"},
             "repeated_aug": 1,
-            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 5 plants)
+            "shuffle": True,  # a new order every epoch; False keeps the folder order (a port bug notebook 6 plants)
         },
         "batch_size": 64,
         "eval_batch_size": 256,

@@ -2,7 +2,7 @@
 
 Why this is needed: jupyter_client starts each kernel in a session of its own, so a ``kit workshop`` killed
 with SIGKILL to its process group (or a closed terminal) does not reach the kernel; ipykernel notices its
-parent is gone within a second and exits, but what a cell started (notebook 3's resume exercise runs
+parent is gone within a second and exits, but what a cell started (notebook 4's resume exercise runs
 ``kit train`` in a subprocess) is orphaned and goes on training the whole recipe for minutes, holding its run
 folder, while the rerun deletes and rewrites that folder and runs 2-4x slower beside it.
 

@@ -1,7 +1,7 @@
 """A folder that a command writes belongs to one process at a time.
 
 ``kit train --out runs/x`` refuses a folder that already holds a run, but that check and the first
-write are seconds apart: two trainers started together (notebook 3 in two kernels, ``make run``
+write are seconds apart: two trainers started together (notebook 4 in two kernels, ``make run``
 while a notebook trains) both passed it, both exited 0, and the folder was left with interleaved,
 half-written ``metrics.jsonl`` lines and whichever checkpoint was written last. The same race is
 open for a workshop run folder and for the ``--out`` of ``python -m data_prep``.

@@ -3,7 +3,7 @@
 timm builds the model, the optimizer (no weight decay on norms, biases, position embeddings and
 relative-position tables), the cosine schedule with warm-up, Mixup/CutMix, the losses and the EMA; the device
 shim (:mod:`kit.device.shim`) supplies the precision policy and the grad scaler. This module only reads the
-recipe's numbers into their calls, so that the loop (:mod:`kit.train.loop`) and notebook 3 build the same step.
+recipe's numbers into their calls, so that the loop (:mod:`kit.train.loop`) and notebook 4 build the same step.
 """
 
 from __future__ import annotations

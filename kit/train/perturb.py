@@ -23,7 +23,7 @@ start at exactly zero (biases) stay zero; the others carry the perturbation into
 ``numerics.grad_noise`` is a teaching fault injection, not a tool: every gradient element is multiplied by
 ``1 + grad_noise * N(0, 1)`` at every step (from its own generator, seeded by ``numerics.seed``), which is
 about what a healthy reduced-precision kernel does to a gradient (``1e-3``: float16's rounding is 5e-4,
-bfloat16's 4e-3). Notebook 5 plants it as the change a verdict should *pass*. Its generator is not part of
+bfloat16's 4e-3). Notebook 6 plants it as the change a verdict should *pass*. Its generator is not part of
 a checkpoint, so a resumed run with gradient noise does not repeat an uninterrupted one.
 """
 

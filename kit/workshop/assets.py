@@ -28,9 +28,10 @@ NOTEBOOKS = (
     "00_setup_and_devices.ipynb",
     "01_dataset_prep.ipynb",
     "02_model_anatomy.ipynb",
-    "03_training.ipynb",
-    "04_loss_curve_validation.ipynb",
-    "05_debugging_a_port.ipynb",
+    "03_port_it_yourself.ipynb",
+    "04_training.ipynb",
+    "05_loss_curve_validation.ipynb",
+    "06_debugging_a_port.ipynb",
 )
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

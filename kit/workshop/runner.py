@@ -13,11 +13,11 @@ What a run leaves in ``runs/NAME/``::
     figures/*.png               every figure the notebooks drew
     device.json                 what notebook 0 found and chose
     anatomy.json                notebook 2: forward FLOPs per image of each workshop model
-    training.json               notebook 3: per model, accuracy, time, MFU, run folder
-    validation.json             notebook 4: the loss-curve verdicts
-    debugging.json              notebook 5: the planted port bugs and each rule's verdict on them
+    training.json               notebook 4: per model, accuracy, time, MFU, run folder
+    validation.json             notebook 5: the loss-curve verdicts
+    debugging.json              notebook 6: the planted port bugs and each rule's verdict on them
     train/<model>/              the training runs (metrics.jsonl, train.log, config.json, last.pth, best.pth)
-    debugging/<bug>/            notebook 5's short alignment runs
+    debugging/<bug>/            notebook 6's short alignment runs
     summary.json, summary.md    the roll-up below (summary.json also records the parameters passed)
     workshop_progress.json      only while a run is unfinished: the notebooks it completed (:class:`ProgressRecord`)
 
@@ -296,7 +296,7 @@ def summarise(out: Path, wall_seconds: float, notebooks: list[dict] | None = Non
     """Assemble summary.json from what the notebooks wrote (plus each notebook's wall seconds)."""
     device = load_json(out, "device") or {}
     training = load_json(out, "training") or {"models": []}
-    validation = load_json(out, "validation") or {"passed": False, "note": "notebook 4 wrote no validation.json"}
+    validation = load_json(out, "validation") or {"passed": False, "note": "notebook 5 wrote no validation.json"}
     debugging = load_json(out, "debugging") or {}
     models = [
         {k: m.get(k) for k in ("model", "recipe", "val_acc1", "train_seconds")} | {"run_dir": m.get("run_dir")}
@@ -340,7 +340,7 @@ def summary_markdown(summary: dict, out: Path) -> str:
             f"{'pass' if item.get('legacy', {}).get('passed') else 'fail'}, {item.get('n_points')} points"
         )
     if summary.get("debugging"):
-        lines += ["", "Planted port bugs (notebook 5), each rule's verdict:", "",
+        lines += ["", "Planted port bugs (notebook 6), each rule's verdict:", "",
                   "| bug | ModelZoo | strict | noise-aware |", "|---|---|---|---|"]
         lines += [f"| {b['bug']} | {b['modelzoo']} | {b['strict']} | {b['noise']} |" for b in summary["debugging"]]
     if summary.get("notebooks"):

@@ -1,7 +1,7 @@
 """Solutions that a learner's Run All does not give away, and the learner's copy of the notebooks (``make lab``).
 
 In ``notebooks/`` a solution is an ordinary code cell tagged ``solution`` (an answer revealed after a question,
-such as notebook 5's mystery, is tagged ``answer``): papermill and nbval execute it with the rest, so the tests
+such as notebook 6's mystery, is tagged ``answer``): papermill and nbval execute it with the rest, so the tests
 prove every solution works. The learner works on a copy (``make lab`` -> ``lab/``), made by :func:`lab_copy`,
 in which each such cell starts with the cell magic ``%%solution``. The magic (:func:`register`, done when a
 notebook imports ``kit.workshop.notebook``) holds the cell back the first time it runs in a kernel and says so; run

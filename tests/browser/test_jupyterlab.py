@@ -1,7 +1,7 @@
 """The notebooks as a learner sees them: JupyterLab in Chromium, each notebook opened in order and Run All (quick).
 
 For every notebook: no error and nothing on stderr, every figure it saves is on screen (as many loaded images
-as files written), the run time, and a full-length screenshot in ``runs/browser/``. Notebook 3's live plot must
+as files written), the run time, and a full-length screenshot in ``runs/browser/``. Notebook 4's live plot must
 be a rendered widget whose image changes while the models train. Then the report of a quick ``kit workshop``
 run, opened from the file system with the network cut off: every link and every image must load.
 

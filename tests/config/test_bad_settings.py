@@ -150,7 +150,7 @@ def test_the_check_comes_before_the_data_is_read(make_images, parent, capsys):
     cfg = recipes.get_recipe("workshop_hivit")
     cfg["data"]["path"], cfg["run"]["out"], cfg["epochs"] = str(data), str(parent / "run"), -1
     with pytest.raises(UserError, match=r"^recipe workshop_hivit: epochs = -1: must be an integer >= 1$"):
-        train(cfg)  # the Python API (notebook 3's route) checks the same way, before the lock
+        train(cfg)  # the Python API (notebook 4's route) checks the same way, before the lock
     assert snapshot(parent) == before
 
 
@@ -301,12 +301,12 @@ def test_kit_workshop_refuses_a_bad_value_before_any_notebook_runs(parent, capsy
 
 
 def test_a_user_error_inside_a_notebook_ends_kit_workshop_in_one_line(parent, capsys, monkeypatch):
-    """Papermill replaced: notebook 3 fails as a notebook shows a UserError (one rendered line); a bug keeps
+    """Papermill replaced: notebook 4 fails as a notebook shows a UserError (one rendered line); a bug keeps
     the longer report (exit 1)."""
     import papermill
 
     def execute(src, target, parameters, **kwargs):
-        if Path(src).name == "03_training.ipynb":
+        if Path(src).name == "04_training.ipynb":
             message = "recipe workshop_hivit: epochs = -1: must be an integer >= 1"
             raise papermill.PapermillExecutionError(8, 5, "trainer.train(cfg)", "UserError", message,
                                                     [f"UserError: {message}"])
@@ -315,7 +315,7 @@ def test_a_user_error_inside_a_notebook_ends_kit_workshop_in_one_line(parent, ca
     monkeypatch.setattr(papermill, "execute_notebook", execute)
     code, out, err = run_kit(["workshop", "--out", parent / "w", "--device", "cpu"], capsys)
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err == ("kit workshop: error: notebook 03_training.ipynb: recipe workshop_hivit: epochs = -1: must be an "
+    assert err == ("kit workshop: error: notebook 04_training.ipynb: recipe workshop_hivit: epochs = -1: must be an "
                    "integer >= 1\n")
     assert "PapermillExecutionError" not in out + err
 

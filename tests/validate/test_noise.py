@@ -251,7 +251,7 @@ def test_gradient_noise_multiplies_each_gradient():
 
 
 def test_data_shuffle_false_reads_the_folders_in_order(tmp_path, make_images):
-    """The recipe switch behind notebook 5's "data not shuffled" bug; True (every recipe's default) shuffles."""
+    """The recipe switch behind notebook 6's "data not shuffled" bug; True (every recipe's default) shuffles."""
     from kit.data.loaders import build_loaders
 
     root = make_images(tmp_path / "images", classes=2, train_per_class=8, val_per_class=1, size=8)

@@ -108,7 +108,7 @@ def relative_paths(text: str) -> list[str]:
 @pytest.mark.parametrize("name", workshop.NOTEBOOKS)
 def test_exercise_paths_work_from_the_notebooks_folder(name):
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    bugs = nbformat.read(ROOT / "notebooks" / "05_debugging_a_port.ipynb", as_version=4)
+    bugs = nbformat.read(ROOT / "notebooks" / "06_debugging_a_port.ipynb", as_version=4)
     bug_source = "\n".join(c.source for c in bugs.cells if c.cell_type == "code")
     for text in exercise_texts(nb):
         for path in relative_paths(text):
@@ -119,7 +119,7 @@ def test_exercise_paths_work_from_the_notebooks_folder(name):
                 f"notebooks' folder, where '../data/digits' is the dataset")
             if path.startswith(MADE_BY_THE_WORKSHOP):
                 debugging = re.match(r"\.\./runs/notebooks/debugging/(\w+)", path)
-                if debugging:  # a run notebook 5 makes: one of its bugs, by name
+                if debugging:  # a run notebook 6 makes: one of its bugs, by name
                     assert f'"{debugging[1].replace("_", " ")}"' in bug_source, f"{name}: no run makes {path}"
                 continue
             assert (NOTEBOOK_FOLDER / path).exists(), f"{name}: '{path}' in an exercise does not exist"
@@ -165,7 +165,7 @@ def test_make_lab_copies_hold_solutions_back(tmp_path):
 
 
 def test_the_mystery_waits_for_the_learner():
-    nb = nbformat.read(ROOT / "notebooks" / "05_debugging_a_port.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "06_debugging_a_port.ipynb", as_version=4)
     reveal = [c for c in nb.cells if "the planted bug was" in c.source]
     assert reveal and all("answer" in c.metadata.get("tags", []) for c in reveal)
 

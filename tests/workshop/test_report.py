@@ -79,8 +79,8 @@ def test_a_run_without_figures_or_verdicts_still_gets_a_page(tmp_path):
     out = tmp_path / "bare"
     out.mkdir()
     page = report_html(summary(quick=False, models=[], notebooks=[],
-                               validation={"passed": None, "note": "notebook 4 wrote no validation.json"}), out)
+                               validation={"passed": None, "note": "notebook 5 wrote no validation.json"}), out)
     assert "No figures." in page and "quick mode" not in page
-    assert "n/a" in page and "notebook 4 wrote no validation.json" in page
+    assert "n/a" in page and "notebook 5 wrote no validation.json" in page
     write_report(out, summary(notebooks=[]))
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]  # written atomically: no temporary file left

@@ -58,16 +58,16 @@ def test_a_bad_sweep_is_one_line_exit_2_and_nothing_runs(tmp_path, capsys, monke
     assert not out.exists()
 
 
-TWO = ("00_setup_and_devices.ipynb", "03_training.ipynb")  # enough for the bookkeeping, and quicker to report
+TWO = ("00_setup_and_devices.ipynb", "04_training.ipynb")  # enough for the bookkeeping, and quicker to report
 
 
 def fake_papermill(monkeypatch, ran: list, fail: set):
-    """Papermill replaced: notebook 3 "trains" (val_acc1 = 90 + epochs + seed/10) and fails for the sets in ``fail``."""
+    """Papermill replaced: notebook 4 "trains" (val_acc1 = 90 + epochs + seed/10) and fails for the sets in ``fail``."""
     import papermill
 
     def execute(src, target, parameters, **kwargs):
         name, out = Path(src).name, parameters["out_dir"]
-        if name == "03_training.ipynb":
+        if name == "04_training.ipynb":
             key = (parameters["epochs"], parameters["seed"])
             ran.append(key)
             if key in fail:
@@ -93,7 +93,7 @@ def test_a_sweep_runs_the_grid_records_a_failure_and_goes_on_then_resumes(tmp_pa
         assert (out / "sweep" / r["set"] / "summary.json").exists() == (r["status"] == "done")
     table = list(csv.DictReader((out / "sweep.csv").open()))
     assert [t["status"] for t in table] == ["done", "done", "done", "failed"]
-    assert table[3]["failed_in"] == "03_training.ipynb cell 12" and table[3]["m.val_acc1"] == ""
+    assert table[3]["failed_in"] == "04_training.ipynb cell 12" and table[3]["m.val_acc1"] == ""
     assert [float(t["m.val_acc1"]) for t in table[:3]] == [91.0, 91.1, 92.0]  # from each set's summary.json
     assert table[0]["epochs"] == "1" and table[1]["seed"] == "1"
     failure = json.loads((out / "sweep" / "epochs-2_seed-1" / sweep.FAILURE).read_text())
@@ -123,7 +123,7 @@ def test_the_command_exits_1_when_a_set_failed_and_names_it(tmp_path, monkeypatc
     code = main(["workshop", "--out", str(out), "--device", "cpu", "--quick", "--data", str(tmp_path / "d"),
                  "--sweep", "epochs=1", "--sweep", "seed=0,1"])
     text = capsys.readouterr().out
-    assert code == 1 and "1 of 2 set(s) done" in text and "failed: epochs-1_seed-1 in 03_training.ipynb cell 12" in text
+    assert code == 1 and "1 of 2 set(s) done" in text and "failed: epochs-1_seed-1 in 04_training.ipynb cell 12" in text
 
 
 def test_jobs_without_sweep_is_refused(tmp_path, capsys):

@@ -135,7 +135,7 @@ def test_every_notebook_parameter_can_be_set_and_an_unknown_one_is_exit_2(tmp_pa
     from kit.cli import main
 
     declared = workshop.declared_parameters()
-    assert "amp" in declared["03_training.ipynb"] and "imagenet_archives" in declared["01_dataset_prep.ipynb"]
+    assert "amp" in declared["04_training.ipynb"] and "imagenet_archives" in declared["01_dataset_prep.ipynb"]
     out = tmp_path / "runs" / "w"
     assert main(["workshop", "--out", str(out), "-p", "epochs", "2", "-p", "epoch", "5"]) == 2
     err = capsys.readouterr().err
@@ -161,8 +161,8 @@ def test_parameters_reach_the_notebooks_that_declare_them_and_summary_json(tmp_p
         tmp_path / "w", device="cpu", quick=True, data=tmp_path / "d", parameters=overrides, log=lambda line: None
     )
     assert list(received) == list(workshop.NOTEBOOKS)
-    assert received["03_training.ipynb"]["amp"] == "true" and "amp" not in received["00_setup_and_devices.ipynb"]
-    assert "imagenet_out" in received["01_dataset_prep.ipynb"] and "imagenet_out" not in received["03_training.ipynb"]
+    assert received["04_training.ipynb"]["amp"] == "true" and "amp" not in received["00_setup_and_devices.ipynb"]
+    assert "imagenet_out" in received["01_dataset_prep.ipynb"] and "imagenet_out" not in received["04_training.ipynb"]
     assert all(p["epochs"] == 2 and p["quick"] is True and p["device"] == "cpu" for p in received.values())
     recorded = json.loads((tmp_path / "w" / "summary.json").read_text())["parameters"]
     assert recorded == summary["parameters"] and recorded["epochs"] == 2 and recorded["amp"] == "true"
@@ -230,11 +230,11 @@ def test_report_links_every_notebook_page_and_figure(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_workshop_goes_on_where_it_stopped(tmp_path, monkeypatch):
-    """Papermill replaced: Ctrl-C in notebook 3 says what finished; the same run again skips notebooks 0-2 and
+    """Papermill replaced: Ctrl-C in notebook 4 says what finished; the same run again skips notebooks 0-3 and
     says so; other parameters start over; a completed run leaves no record."""
     import papermill
 
-    ran, interrupt = [], {"03_training.ipynb"}
+    ran, interrupt = [], {"04_training.ipynb"}
 
     def execute(src, target, parameters, **kwargs):
         assert "kernel_manager_class" in kwargs  # the kernel's process group belongs to the run's watchdog
@@ -247,15 +247,16 @@ def test_an_interrupted_workshop_goes_on_where_it_stopped(tmp_path, monkeypatch)
     out, lines = tmp_path / "w", []
     with pytest.raises(workshop.WorkshopInterrupted) as info:
         workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
-    assert str(info.value) == ("interrupted in 03_training.ipynb; finished: 00_setup_and_devices.ipynb, "
-                               "01_dataset_prep.ipynb, 02_model_anatomy.ipynb; the same command goes on from there")
-    assert ran == list(workshop.NOTEBOOKS[:3])
+    assert str(info.value) == ("interrupted in 04_training.ipynb; finished: 00_setup_and_devices.ipynb, "
+                               "01_dataset_prep.ipynb, 02_model_anatomy.ipynb, 03_port_it_yourself.ipynb; "
+                               "the same command goes on from there")
+    assert ran == list(workshop.NOTEBOOKS[:4])
 
     ran.clear(), interrupt.clear()
     summary = workshop.run_workshop(out, device="cpu", quick=True, data=tmp_path / "d", log=lines.append)
-    assert ran == list(workshop.NOTEBOOKS[3:])
+    assert ran == list(workshop.NOTEBOOKS[4:])
     assert [f"[workshop] {name} finished in the interrupted run" in "\n".join(lines) for name in
-            workshop.NOTEBOOKS[:3]] == [True] * 3
+            workshop.NOTEBOOKS[:4]] == [True] * 4
     assert [n["notebook"] for n in summary["notebooks"]] == list(workshop.NOTEBOOKS)
     assert not (out / workshop.ProgressRecord.NAME).exists()
 

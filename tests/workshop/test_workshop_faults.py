@@ -1,5 +1,5 @@
 """An interrupted workshop loses nothing and leaves nothing running: SIGKILL to `kit workshop`'s process group
-during notebook 3 (while its resume exercise's `kit train` trains) and during notebook 5, each followed by
+during notebook 4 (while its resume exercise's `kit train` trains) and during notebook 6, each followed by
 the same command into the same folder, which goes on and completes; Ctrl-C stops it in one line."""
 
 from __future__ import annotations
@@ -107,25 +107,25 @@ def test_killed_during_notebooks_3_and_5_then_rerun_completes_and_leaves_nothing
     assert gone_within(killed) == [], [cmdline(p) for p in killed if alive(p)]
 
     second = Workshop(out, digits_dir)
-    second.wait_for(lambda: second.started("05_debugging_a_port.ipynb"), "notebook 5")
-    time.sleep(3)  # inside notebook 5
+    second.wait_for(lambda: second.started("06_debugging_a_port.ipynb"), "notebook 6")
+    time.sleep(3)  # inside notebook 6
     killed = second.kill_group()
     assert gone_within(killed) == [], [cmdline(p) for p in killed if alive(p)]
     text = "".join(second.lines)
-    for name in ("00_setup_and_devices", "01_dataset_prep", "02_model_anatomy"):
+    for name in ("00_setup_and_devices", "01_dataset_prep", "02_model_anatomy", "03_port_it_yourself"):
         assert f"[workshop] {name}.ipynb finished in the interrupted run" in text
-    assert "[workshop] 03_training.ipynb ..." in text  # the notebook it was in starts again
+    assert "[workshop] 04_training.ipynb ..." in text  # the notebook it was in starts again
 
     third = Workshop(out, digits_dir)
     text = third.finish()
     assert third.proc.returncode == 0, text[-3000:]
-    for name in ("00_setup_and_devices", "01_dataset_prep", "02_model_anatomy", "03_training",
-                 "04_loss_curve_validation"):
+    for name in ("00_setup_and_devices", "01_dataset_prep", "02_model_anatomy", "03_port_it_yourself", "04_training",
+                 "05_loss_curve_validation"):
         assert f"[workshop] {name}.ipynb finished in the interrupted run" in text
-    assert "[workshop] 05_debugging_a_port.ipynb done in" in text
+    assert "[workshop] 06_debugging_a_port.ipynb done in" in text
     summary = json.loads((out / "summary.json").read_text())
-    assert [n["notebook"] for n in summary["notebooks"]][-1] == "05_debugging_a_port.ipynb"
-    assert len(summary["notebooks"]) == 6 and (out / "index.html").exists()
+    assert [n["notebook"] for n in summary["notebooks"]][-1] == "06_debugging_a_port.ipynb"
+    assert len(summary["notebooks"]) == 7 and (out / "index.html").exists()
     assert not (out / "workshop_progress.json").exists()  # a completed run leaves no record: the next starts over
     assert descendants(third.proc.pid) == []
 
