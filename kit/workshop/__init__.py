@@ -5,7 +5,7 @@
     labcopy.py      The learners' working copies of the notebooks (``make lab``)
     liveplot.py     A live loss plot for notebooks, fed by the trainer's ``on_step`` / ``on_eval`` callbacks
     notebook.py     The helpers every notebook calls: parameters checked, quick mode, figures and results saved
-    port.py         Notebook 3's helpers: the shipped CUDA, SDAA and CPU scripts, their diff, a script run as a learner runs it
+    port.py         Notebook 3's helpers: the shipped CUDA, SDAA and CPU scripts, their diff, running a script
     report.py       The workshop's run report: ``runs/NAME/index.html``, one page anyone can open from the file system
     runner.py       The workshop, headless: run the notebooks in order with papermill and summarise what they did
     solutions.py    Solutions that a learner's Run All does not give away
