@@ -139,7 +139,7 @@ def test_notebook_runs_clean_and_shows_every_figure(name, lab_page, jupyterlab, 
     def watch_live_plot():
         frames.extend(src for src in page.evaluate(f"() => {LIVE_FRAMES}") if src not in frames)
 
-    seconds = _run_all(page, on_poll=watch_live_plot if name.startswith("03") else None)
+    seconds = _run_all(page, on_poll=watch_live_plot if name.startswith("04") else None)
     timings[name] = round(seconds, 1)
     shot = _screenshot(page, name)
     nb = page.evaluate(f"() => {CURRENT}.content.model.toJSON()")
@@ -155,7 +155,7 @@ def test_notebook_runs_clean_and_shows_every_figure(name, lab_page, jupyterlab, 
     shown = page.evaluate(f"() => {IMAGES}.length")
     assert saved, f"{name} saved no figure"
     assert shown == len(saved), f"{name}: {len(saved)} figures saved ({sorted(saved)}), {shown} images on screen"
-    if name.startswith("03"):
+    if name.startswith("04"):
         widgets = page.evaluate(f"() => {IN_NOTEBOOK}('.jp-Cell-outputArea .widget-output')].length")
         assert widgets >= 2, "the live loss plot is not a rendered widget (one per model)"
         assert len(frames) >= 3, f"the live plot's image changed {len(frames) - 1} time(s) during training"
