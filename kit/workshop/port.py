@@ -73,11 +73,24 @@ def autoload_installed() -> bool:
     return any((Path(d) / "vitkit_sdaa_autoload.pth").exists() for d in dirs)
 
 
+#: ``difflib.HtmlDiff``'s marks as inline colours (added, changed, deleted).
+_MARKS = {"diff_add": "#c8f0c8", "diff_chg": "#fbeaa0", "diff_sub": "#f8c8c8"}
+
+
 def side_by_side(left: Path, right: Path, context: bool = True) -> str:
-    """An HTML table of the two files side by side, changed lines marked (``difflib.HtmlDiff``)."""
+    """An HTML table of the two files side by side, changed lines marked (``difflib.HtmlDiff``).
+
+    ``make_table`` gives the table without its style sheet, and JupyterLab right-aligns table cells: the marks
+    become inline colours and the code cells left-aligned monospace, which every renderer keeps (JupyterLab,
+    the HTML report, GitHub's notebook view), where a ``<style>`` block may be dropped.
+    """
     table = difflib.HtmlDiff(wrapcolumn=72).make_table(
         Path(left).read_text().splitlines(), Path(right).read_text().splitlines(),
         Path(left).name, Path(right).name, context=context, numlines=1)
+    table = re.sub(r'<span class="(diff_add|diff_chg|diff_sub)">',
+                   lambda m: f'<span class="{m.group(1)}" style="background:{_MARKS[m.group(1)]}">', table)
+    table = table.replace('<td nowrap="nowrap">',
+                          '<td nowrap="nowrap" style="text-align:left;font-family:monospace;white-space:pre">')
     return f'<div style="font-size:11px">{table}</div>'
 
 

@@ -70,6 +70,11 @@ def test_the_diff_skips_the_docstring_and_is_shown_side_by_side():
     assert not any("ported to SDAA by hand" in line for line in added)  # the docstring says what, not how
     html = port.side_by_side(port.script("cuda"), port.script("sdaa"))
     assert "train_cuda.py" in html and "train_sdaa.py" in html and html.count("diff_chg") + html.count("diff_add") > 5
+    # what the learner sees: the marks coloured and the code left-aligned without a style sheet (JupyterLab
+    # right-aligns table cells, and make_table brings no CSS)
+    assert html.count('<span class="diff_chg" style="background:') == html.count('<span class="diff_chg"')
+    code_cells = html.count('<td nowrap="nowrap"')
+    assert code_cells > 20 and html.count('style="text-align:left;font-family:monospace;white-space:pre"') == code_cells
 
 
 def test_both_log_formats_are_read_per_rank_even_when_the_ranks_lines_meet():
