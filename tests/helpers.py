@@ -59,3 +59,14 @@ def log_iterations(run: Path) -> list[int]:
 
 def subprocess_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def assert_ranks_log_one_mean(stdout: str, steps: int) -> None:
+    """Two torchrun ranks of a port script: each logs every step, both the same all-reduced mean of their two own
+    (different) losses -- what DDP's all-reduce means for the log (kit.workshop.port.rank_losses reads them)."""
+    from kit.workshop import port
+
+    ranks = port.rank_losses(stdout)
+    assert sorted(ranks) == [0, 1] and len(ranks[0]) == len(ranks[1]) == steps
+    for (mean0, own0), (mean1, own1) in zip(ranks[0], ranks[1]):
+        assert mean0 == mean1 and own0 != own1 and abs((own0 + own1) / 2 - mean0) < 2e-6

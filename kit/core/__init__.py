@@ -3,6 +3,7 @@
     annotations.py  Annotation lists and ``classes.txt``: the one reader and the one writer of the format
     atomic.py       Write files so that an interrupted run never leaves something that looks finished
     ckptcheck.py    Why a checkpoint cannot be read, and the way on: truncated, not a kit checkpoint
+    commands.py     One entry point, one sub-command per job: the runner behind ``kit`` and ``python -m data_prep``
     diskfull.py     A full disk, said in one line: what was being written, where, how much it needed, what is free
     errors.py       One exception type for mistakes a user can fix
     lifetime.py     Nothing a workshop starts outlives it: kernels, and every process a notebook cell starts
@@ -33,6 +34,10 @@ _EXPORTS = {
     "unreadable": "ckptcheck",
     "way_on": "ckptcheck",
     "check_training_state": "ckptcheck",
+    # commands
+    "OneLineParser": "commands",
+    "build_parser": "commands",
+    "run_commands": "commands",
     # diskfull
     "SPACE_ERRNOS": "diskfull",
     "human": "diskfull",
@@ -48,6 +53,7 @@ _EXPORTS = {
     # lifetime
     "PR_SET_PDEATHSIG": "lifetime",
     "die_with_parent": "lifetime",
+    "settle_threads_at_exit": "lifetime",
     "popen": "lifetime",
     "GroupWatchdog": "lifetime",
     "watchdog": "lifetime",

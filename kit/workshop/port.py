@@ -172,7 +172,8 @@ def run_script(path: Path, *args: str, log: Optional[Path] = None, env: Optional
     if cuda_migrate and not autoload_installed():  # what the emulator's .pth does at start-up
         preamble.append("import torch_sdaa")
     if launch:  # torchrun starts each rank in a session of its own: tie the ranks to it, as popen ties it to us
-        preamble.append("from kit.core.lifetime import die_with_parent; die_with_parent()")
+        preamble.append("from kit.core.lifetime import die_with_parent, settle_threads_at_exit; die_with_parent(); "
+                        "settle_threads_at_exit()")  # (each rank: torch can abort a short run at exit otherwise)
     if preamble:
         program = ["-c", "; ".join([*preamble, "import runpy, sys", "sys.argv = sys.argv[1:]",
                                     "runpy.run_path(sys.argv[0], run_name='__main__')"]), *program]

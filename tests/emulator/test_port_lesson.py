@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kit.workshop import port
+from tests.helpers import assert_ranks_log_one_mean
 
 STEPS = 12
 
@@ -65,10 +66,7 @@ def test_torchrun_over_tccl_two_cards_log_one_mean(digits):
     run = port.run_script(port.script("sdaa"), "--data-path", str(digits), "--steps", "3", nproc=2)
     assert run.returncode == 0, run.stderr[-8:]
     assert run.stdout.count("world size 2, batch 64 per card, 128 global, lr 0.002") == 2
-    ranks = port.rank_losses(run.stdout)
-    assert sorted(ranks) == [0, 1] and len(ranks[0]) == len(ranks[1]) == 3
-    for (mean0, own0), (mean1, own1) in zip(ranks[0], ranks[1]):
-        assert mean0 == mean1 and own0 != own1 and abs((own0 + own1) / 2 - mean0) < 2e-6
+    assert_ranks_log_one_mean(run.stdout, steps=3)
     assert run.stderr == []  # DDP's "Time stats ... only for CPU and CUDA" note and torchrun's banner set aside
 
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from kit.workshop import port
+from tests.helpers import assert_ranks_log_one_mean
 
 REPO = Path(__file__).resolve().parents[2]
 CUDA, SDAA, CPU = (port.script(k).read_text() for k in ("cuda", "sdaa", "cpu"))
@@ -146,10 +147,7 @@ def test_torchrun_on_the_cpu_two_ranks_log_one_mean_of_two_losses(digits_dir):
     assert run.returncode == 0, run.stderr[-5:]
     assert run.shown.startswith("torchrun --nproc-per-node 2 train_cpu.py")
     assert run.stdout.count("world size 2, batch 64 per process, 128 global, lr 0.002") == 2
-    ranks = port.rank_losses(run.stdout)
-    assert sorted(ranks) == [0, 1] and len(ranks[0]) == len(ranks[1]) == 3
-    for (mean0, own0), (mean1, own1) in zip(ranks[0], ranks[1]):
-        assert mean0 == mean1 and own0 != own1 and abs((own0 + own1) / 2 - mean0) < 2e-6
+    assert_ranks_log_one_mean(run.stdout, steps=3)
     assert run.stderr == []  # torchrun's banner set aside
 
 
