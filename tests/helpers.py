@@ -70,3 +70,23 @@ def assert_ranks_log_one_mean(stdout: str, steps: int) -> None:
     assert sorted(ranks) == [0, 1] and len(ranks[0]) == len(ranks[1]) == steps
     for (mean0, own0), (mean1, own1) in zip(ranks[0], ranks[1]):
         assert mean0 == mean1 and own0 != own1 and abs((own0 + own1) / 2 - mean0) < 2e-6
+
+
+def grad_scaler_toy(half: tuple, steps: int, device: str = "cpu") -> list[tuple[bool, float]]:
+    """Notebook 3's grad-scaler toy on ``device`` with ``half = (autocast, GradScaler class)``
+    (:func:`kit.workshop.port.half_precision`): step 1's input overflows float16. Returns, per step, (weights
+    unchanged?, the scale after the step)."""
+    autocast, scaler_class = half
+    model, scaler = torch.nn.Linear(8, 1).to(device), scaler_class(init_scale=2.0**10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    seen = []
+    for step in range(steps):
+        with autocast():
+            loss = model(torch.full((4, 8), 1e5 if step == 1 else 1.0, device=device)).float().pow(2).mean()
+        optimizer.zero_grad()
+        scaler.scale(loss).backward()
+        before = model.weight.detach().clone()
+        scaler.step(optimizer)
+        scaler.update()
+        seen.append((torch.equal(before, model.weight.detach()), scaler.get_scale()))
+    return seen

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from kit.workshop import port
-from tests.helpers import assert_ranks_log_one_mean
+from tests.helpers import assert_ranks_log_one_mean, grad_scaler_toy
 
 STEPS = 12
 
@@ -71,19 +71,5 @@ def test_torchrun_over_tccl_two_cards_log_one_mean(digits):
 
 
 def test_the_grad_scaler_on_the_card_skips_the_overflowing_step():
-    import torch
-
-    autocast, scaler_class = port.half_precision("sdaa")
-    model, scaler = torch.nn.Linear(8, 1).to("sdaa"), scaler_class(init_scale=2.0**10)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    seen = []
-    for step in range(3):
-        with autocast():
-            loss = model(torch.full((4, 8), 1e5 if step == 1 else 1.0, device="sdaa")).float().pow(2).mean()
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        before = model.weight.detach().clone()
-        scaler.step(optimizer)
-        scaler.update()
-        seen.append((torch.equal(before, model.weight.detach()), scaler.get_scale()))
+    seen = grad_scaler_toy(port.half_precision("sdaa"), steps=3, device="sdaa")
     assert seen == [(False, 1024.0), (True, 512.0), (False, 512.0)]

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from kit.workshop import port
-from tests.helpers import assert_ranks_log_one_mean
+from tests.helpers import assert_ranks_log_one_mean, grad_scaler_toy
 
 REPO = Path(__file__).resolve().parents[2]
 CUDA, SDAA, CPU = (port.script(k).read_text() for k in ("cuda", "sdaa", "cpu"))
@@ -109,19 +109,7 @@ def test_the_grad_scaler_toy_skips_the_step_that_overflowed():
     if half is None:
         assert not hasattr(torch.amp, "GradScaler")  # torch 2.2: the notebook says so instead
         return
-    autocast, scaler_class = half
-    model, scaler = torch.nn.Linear(8, 1), scaler_class(init_scale=2.0**10)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    skipped = []
-    for step in range(4):
-        with autocast():
-            loss = model(torch.full((4, 8), 1e5 if step == 1 else 1.0)).float().pow(2).mean()
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        before = model.weight.detach().clone()
-        scaler.step(optimizer)
-        scaler.update()
-        skipped.append((torch.equal(before, model.weight.detach()), scaler.get_scale()))
+    skipped = grad_scaler_toy(half, steps=4)
     assert skipped == [(False, 1024.0), (True, 512.0), (False, 512.0), (False, 512.0)]
 
 
